@@ -1,0 +1,173 @@
+/**
+ * The configuration schema: one zod object with the meaning, unit and default of every key.
+ * docs/configuration.md documents the same keys for operators; a test keeps the two in step.
+ * Unknown keys are errors, so a misspelt key is reported instead of silently ignored.
+ */
+import { z } from 'zod';
+
+/** DICOM AE titles are at most 16 characters of the default repertoire, without backslash or control characters (PS3.5 6.2). */
+const aeTitle = z
+  .string()
+  .min(1)
+  .max(16)
+  .regex(/^[\x20-\x5b\x5d-\x7e]+$/, 'must be printable ASCII without backslash')
+  .refine((value) => value.trim().length > 0, 'must not be only spaces');
+
+const port = z.number().int().min(1).max(65535);
+
+/** HL7 v2 HD components must not contain the encoding characters of MSH-1/MSH-2. */
+const hl7Identifier = z
+  .string()
+  .min(1)
+  .max(180)
+  .regex(/^[^|^~\\&\r\n]+$/, 'must not contain | ^ ~ \\ & or line breaks');
+
+const dicomPeer = z
+  .object({
+    /** Calling AE title that the peer uses. */
+    aeTitle,
+    /** Source IP address the peer connects from (IPv4 or IPv6, exact match). */
+    host: z.string().min(1),
+  })
+  .strict();
+
+const dicomDestination = z
+  .object({
+    /** Name used in the delivery table and logs. */
+    name: z.string().min(1).max(64),
+    /** Called AE title of the destination SCP. */
+    aeTitle,
+    host: z.string().min(1),
+    port,
+  })
+  .strict();
+
+const hl7Destination = z
+  .object({
+    /** Name used in the delivery table and logs. */
+    name: z.string().min(1).max(64),
+    host: z.string().min(1),
+    port,
+    /** MSH-3 and MSH-4 of the messages we send. */
+    sendingApplication: hl7Identifier,
+    sendingFacility: hl7Identifier,
+    /** MSH-5 and MSH-6: the receiving RIS. */
+    receivingApplication: hl7Identifier,
+    receivingFacility: hl7Identifier,
+    /** Seconds to wait for the ACK before the attempt counts as failed. */
+    ackTimeoutSeconds: z.number().positive().max(600).default(30),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    /** Folder for the embedded database and, unless set, the instance store. Relative to the config file. */
+    dataDirectory: z.string().min(1).default('../var'),
+    /** pino log level. */
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    database: z
+      .object({
+        /** postgres:// URL. Absent: embedded PGlite in <dataDirectory>/pglite. Overridden by DATABASE_URL. */
+        url: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
+      })
+      .strict()
+      .prefault({}),
+    dicom: z
+      .object({
+        listener: z
+          .object({
+            /** Address the DICOM listener binds to. */
+            host: z.string().min(1).default('127.0.0.1'),
+            /** TCP port of the DICOM listener. Overridden by ARGUS_DICOM_PORT. */
+            port: port.default(11112),
+            /** Our AE title: the called AE title that associations must use. */
+            aeTitle: aeTitle.default('ARGUS'),
+            /** Seconds an association may stay idle between PDUs before it is aborted. */
+            idleTimeoutSeconds: z.number().positive().max(3600).default(60),
+          })
+          .strict()
+          .prefault({}),
+        /** Peers allowed to send to us: calling AE title plus source address. */
+        peers: z.array(dicomPeer).default([]),
+        /** Where SRs are sent by C-STORE. */
+        destinations: z.array(dicomDestination).default([]),
+        /** AE title we use when we call a destination. Defaults to the listener's AE title. */
+        callingAeTitle: aeTitle.optional(),
+        /** Seconds to wait for a destination's association and C-STORE response. */
+        timeoutSeconds: z.number().positive().max(600).default(30),
+      })
+      .strict()
+      .prefault({}),
+    storage: z
+      .object({
+        /** Instance store folder. Absent: <dataDirectory>/instances. Relative to the config file. */
+        instanceDirectory: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    completeness: z
+      .object({
+        /** Seconds without a new instance after which a study counts as complete. */
+        studyQuietPeriodSeconds: z.number().positive().max(86400).default(30),
+        /** Seconds between two runs of the completeness check. */
+        checkIntervalSeconds: z.number().positive().max(3600).default(5),
+      })
+      .strict()
+      .prefault({}),
+    selection: z
+      .object({
+        /** Fewest usable axial slices a series needs to be read by the model. */
+        minSlices: z.number().int().min(2).default(16),
+      })
+      .strict()
+      .prefault({}),
+    volume: z
+      .object({
+        /** Largest allowed difference, as a cosine distance, between the orientations of two slices. */
+        orientationTolerance: z.number().positive().max(0.1).default(1e-4),
+        /** Largest allowed deviation of one slice step from the median step, as a fraction of the median. */
+        spacingTolerance: z.number().positive().max(1).default(0.1),
+      })
+      .strict()
+      .prefault({}),
+    model: z
+      .object({
+        /** Folder of the model package. Relative to the config file. */
+        packagePath: z.string().min(1).default('../test/fixtures/tiny-argus'),
+        /** onnxruntime intra-op threads; 0 lets onnxruntime choose. */
+        intraOpThreads: z.number().int().min(0).max(256).default(0),
+        /** Upper limit of generated tokens; absent: the package's own setting. */
+        maxNewTokens: z.number().int().positive().max(8192).optional(),
+      })
+      .strict()
+      .prefault({}),
+    hl7: z
+      .object({
+        /** RIS systems that receive ORU^R01 over MLLP. */
+        destinations: z.array(hl7Destination).default([]),
+      })
+      .strict()
+      .prefault({}),
+    delivery: z
+      .object({
+        /** Attempts per delivery before it is marked failed for good. */
+        maxAttempts: z.number().int().min(1).max(100).default(5),
+        /** Seconds before the first retry; each later retry waits twice as long. */
+        retryBaseSeconds: z.number().positive().max(3600).default(5),
+        /** Seconds between two scans for deliveries that are due. */
+        pollIntervalSeconds: z.number().positive().max(3600).default(1),
+      })
+      .strict()
+      .prefault({}),
+    worker: z
+      .object({
+        /** Seconds between two scans for complete studies waiting for a report. */
+        pollIntervalSeconds: z.number().positive().max(3600).default(2),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;

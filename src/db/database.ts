@@ -1,0 +1,104 @@
+/**
+ * The database handle: a TypeORM data source on PostgreSQL (DATABASE_URL) or on embedded PGlite.
+ *
+ * PGlite is one PostgreSQL session inside this process, and typeorm-pglite hands the same session to
+ * every TypeORM query runner. Two transactions started concurrently would interleave their statements
+ * in that one session, so on PGlite every unit of work runs under one in-process lock. On a PostgreSQL
+ * server each unit of work gets its own pooled connection and runs concurrently.
+ */
+import 'reflect-metadata';
+import { mkdirSync } from 'node:fs';
+
+import { DataSource, type EntityManager } from 'typeorm';
+import { PGliteDriver } from 'typeorm-pglite';
+import { uuid_ossp } from '@electric-sql/pglite/contrib/uuid_ossp';
+
+import { InitialSchema1764892800000 } from '../../migrations/1764892800000-initial-schema.ts';
+import { AuditEvent } from './entities/audit-event.ts';
+import { Delivery } from './entities/delivery.ts';
+import { Instance } from './entities/instance.ts';
+import { Report } from './entities/report.ts';
+import { Series } from './entities/series.ts';
+import { Study } from './entities/study.ts';
+
+export const ENTITIES = [Study, Series, Instance, Report, Delivery, AuditEvent];
+export const MIGRATIONS = [InitialSchema1764892800000];
+
+export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; directory: string };
+
+/** Runs queued async functions one at a time. */
+class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(work, work);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+export class Database {
+  private readonly serial: SerialQueue | undefined;
+
+  private constructor(
+    readonly dataSource: DataSource,
+    readonly target: DatabaseTarget,
+  ) {
+    this.serial = target.kind === 'pglite' ? new SerialQueue() : undefined;
+  }
+
+  static async open(target: DatabaseTarget): Promise<Database> {
+    const dataSource = target.kind === 'postgres' ? postgresDataSource(target.url) : pgliteDataSource(target.directory);
+    await dataSource.initialize();
+    return new Database(dataSource, target);
+  }
+
+  /** Runs `work` in one transaction; commits when it resolves and rolls back when it throws. */
+  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.exclusive(() => this.dataSource.transaction(work));
+  }
+
+  /** Runs `work` outside a transaction (reads, single statements). */
+  run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.exclusive(() => work(this.dataSource.manager));
+  }
+
+  /** Applies pending migrations; returns the names of those applied. */
+  async migrate(): Promise<string[]> {
+    const applied = await this.exclusive(() => this.dataSource.runMigrations({ transaction: 'each' }));
+    return applied.map((migration) => migration.name);
+  }
+
+  async close(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.exclusive(() => this.dataSource.destroy());
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.serial ? this.serial.run(work) : work();
+  }
+}
+
+function postgresDataSource(url: string): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    logging: false,
+    // Connections per process: the listener, scheduler, worker and sender each hold at most one at a time.
+    poolSize: 10,
+  });
+}
+
+function pgliteDataSource(directory: string): DataSource {
+  mkdirSync(directory, { recursive: true });
+  return new DataSource({
+    type: 'postgres',
+    driver: new PGliteDriver({ dataDir: directory, extensions: { uuid_ossp } }).driver,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    logging: false,
+  });
+}

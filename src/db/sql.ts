@@ -1,0 +1,23 @@
+import type { EntityManager } from 'typeorm';
+
+/**
+ * Runs one SQL statement and returns its rows. TypeORM's plain query() returns different shapes for
+ * UPDATE on node-postgres and on PGlite; the structured result's `records` is the same on both, so every
+ * raw statement goes through here (use RETURNING to learn what an UPDATE touched).
+ */
+export async function queryRows<T>(manager: EntityManager, sql: string, parameters: unknown[] = []): Promise<T[]> {
+  // Inside a transaction the manager has its query runner; outside one, a runner is borrowed for the statement.
+  const runner = manager.queryRunner ?? manager.connection.createQueryRunner();
+  try {
+    const result = (await runner.query(sql, parameters, true)) as { records?: T[] };
+    return result.records ?? [];
+  } finally {
+    if (!manager.queryRunner) await runner.release();
+  }
+}
+
+/** True when the error is PostgreSQL's unique_violation (SQLSTATE 23505), on either driver. */
+export function isUniqueViolation(error: unknown): boolean {
+  const driverError = (error as { driverError?: { code?: string } } | undefined)?.driverError;
+  return driverError?.code === '23505' || (error as { code?: string } | undefined)?.code === '23505';
+}

@@ -1,0 +1,56 @@
+/**
+ * The C-STORE statuses this service sends, each with its PS3.4 reference, and the one function that maps
+ * a failure to a status. dcmjs-dimse sends whatever status we set, so every C-STORE response goes
+ * through statusForStoreFailure() or is Success.
+ */
+
+export const StoreStatus = {
+  /** PS3.4 Table B.2-1: the instance is stored. */
+  Success: 0x0000,
+  /** PS3.4 Table B.2-1 "Refused: Out of Resources" (A7xx): disk or database could not take the instance. */
+  OutOfResources: 0xa700,
+  /** PS3.4 Table B.2-1 "Error: Data Set does not match SOP Class" (A9xx); also used when the dataset's SOP Instance UID differs from the command's. */
+  DataSetDoesNotMatchSopClass: 0xa900,
+  /** PS3.4 Table B.2-1 "Error: Cannot understand" (Cxxx): the dataset cannot be parsed. */
+  CannotUnderstand: 0xc000,
+} as const;
+
+export type StoreStatusCode = (typeof StoreStatus)[keyof typeof StoreStatus];
+
+/** Why a C-STORE failed; each kind has exactly one status. */
+export type StoreFailureKind = 'dataset_mismatch' | 'dataset_unparseable' | 'storage_failed';
+
+export class StoreFailure extends Error {
+  constructor(
+    readonly kind: StoreFailureKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreFailure';
+  }
+
+  get code(): StoreFailureKind {
+    return this.kind;
+  }
+}
+
+const STATUS_BY_KIND: Record<StoreFailureKind, StoreStatusCode> = {
+  dataset_mismatch: StoreStatus.DataSetDoesNotMatchSopClass,
+  dataset_unparseable: StoreStatus.CannotUnderstand,
+  storage_failed: StoreStatus.OutOfResources,
+};
+
+/**
+ * Maps any error thrown while storing an instance to the status we answer. Errors that are not a
+ * StoreFailure are unexpected (a bug, a lost database connection); the safe answer is Out of Resources,
+ * which tells the sender to try again later instead of dropping the instance.
+ */
+export function statusForStoreFailure(error: unknown): StoreStatusCode {
+  if (error instanceof StoreFailure) return STATUS_BY_KIND[error.kind];
+  return StoreStatus.OutOfResources;
+}
+
+export function formatStatus(status: number): string {
+  return `0x${status.toString(16).toUpperCase().padStart(4, '0')}`;
+}
