@@ -123,10 +123,10 @@ export const configSchema = z
       .prefault({}),
     volume: z
       .object({
-        /** Largest allowed difference, as a cosine distance, between the orientations of two slices. */
-        orientationTolerance: z.number().positive().max(0.1).default(1e-4),
-        /** Largest allowed deviation of one slice step from the median step, as a fraction of the median. */
-        spacingTolerance: z.number().positive().max(1).default(0.1),
+        /** Largest angle, in degrees, between the row or column direction of any slice and that of the first slice. */
+        orientationToleranceDegrees: z.number().positive().max(10).default(0.5),
+        /** Largest disagreement of the slice geometry, in mm: a step from the median step, a position off the stack's line. */
+        spacingToleranceMm: z.number().positive().max(10).default(0.2),
       })
       .strict()
       .prefault({}),

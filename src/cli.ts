@@ -1,0 +1,136 @@
+/**
+ * The argus-gateway command line. Every command loads the configuration first, so a bad file stops
+ * the program with one message naming every invalid key (exit code 2).
+ */
+import { Command, Option } from 'commander';
+
+import { sendControlRequest } from './api/local-control.ts';
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AppConfig } from './config/load.ts';
+import { controlSocketPath, embeddedDatabaseHeldElsewhere, openDatabase } from './db/open-database.ts';
+import { listDeliveries, listReports, type DeliveryListItem, type ReportListItem } from './db/queries/reports.ts';
+import { configureLogging } from './logging/logger.ts';
+import { startService } from './service.ts';
+
+const EXIT_CONFIG_INVALID = 2;
+const EXIT_FAILURE = 1;
+
+const program = new Command();
+program
+  .name('argus-gateway')
+  .description('Receives CT studies over DICOM, writes draft reports with an Argus-architecture model and returns them as HL7 ORU^R01 and DICOM SR.')
+  .addOption(new Option('-c, --config <file>', 'configuration file (JSON)').default(DEFAULT_CONFIG_PATH, 'config/argus-gateway.json'));
+
+program
+  .command('serve')
+  .description('run the service: DICOM listener, completeness check, report worker and delivery sender')
+  .action(async () => {
+    const config = configFromOptions();
+    configureLogging(config.logLevel);
+    const service = await startService(config);
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`argus-gateway: ${signal} received, stopping\n`);
+      await service.stop();
+      process.exit(0);
+    };
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+  });
+
+program
+  .command('migrate')
+  .description('apply pending database migrations and exit')
+  .action(async () => {
+    const config = configFromOptions();
+    configureLogging(config.logLevel);
+    if (embeddedDatabaseHeldElsewhere(config)) {
+      throw new CliError('The service is running on the embedded database and applies migrations itself at start; stop it to run migrate.');
+    }
+    const opened = await openDatabase(config);
+    try {
+      const applied = await opened.database.migrate();
+      process.stdout.write(applied.length === 0 ? 'The database schema is up to date.\n' : `Applied migrations: ${applied.join(', ')}\n`);
+    } finally {
+      await opened.close();
+    }
+  });
+
+const reports = program.command('reports').description('stored reports');
+reports
+  .command('list')
+  .description('print the stored reports, newest first')
+  .option('--json', 'print JSON: id, studyInstanceUid, status, model, createdAt, text and more')
+  .option('--limit <count>', 'number of reports', parsePositiveInteger, 100)
+  .action(async (options: { json?: boolean; limit: number }) => {
+    const items = (await readList(configFromOptions(), 'reports.list', options.limit)) as ReportListItem[];
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+      return;
+    }
+    printTable(
+      ['id', 'study instance uid', 'status', 'model', 'created'],
+      items.map((item) => [item.id, item.studyInstanceUid, item.status, `${item.model.name} ${item.model.version}`, item.createdAt]),
+    );
+  });
+
+const deliveries = program.command('deliveries').description('outgoing ORU^R01 and SR deliveries');
+deliveries
+  .command('list')
+  .description('print the deliveries with their state and last error, newest first')
+  .option('--json', 'print JSON')
+  .option('--limit <count>', 'number of deliveries', parsePositiveInteger, 100)
+  .action(async (options: { json?: boolean; limit: number }) => {
+    const items = (await readList(configFromOptions(), 'deliveries.list', options.limit)) as DeliveryListItem[];
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+      return;
+    }
+    printTable(
+      ['id', 'kind', 'destination', 'state', 'attempts', 'last error'],
+      items.map((item) => [item.id, item.kind, item.destination, item.state, String(item.attempts), item.lastError ?? '']),
+    );
+  });
+
+class CliError extends Error {}
+
+function configFromOptions(): AppConfig {
+  return loadConfig(program.opts<{ config: string }>().config);
+}
+
+/** Reads from the database directly, or through the running service when it holds the embedded database. */
+async function readList(config: AppConfig, command: 'reports.list' | 'deliveries.list', limit: number): Promise<unknown[]> {
+  configureLogging('warn');
+  if (embeddedDatabaseHeldElsewhere(config)) {
+    return (await sendControlRequest(controlSocketPath(config), { command, limit })) as unknown[];
+  }
+  const opened = await openDatabase(config);
+  try {
+    await opened.database.migrate();
+    return await opened.database.run((manager) => (command === 'reports.list' ? listReports(manager, limit) : listDeliveries(manager, limit)));
+  } finally {
+    await opened.close();
+  }
+}
+
+function parsePositiveInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number <= 0) throw new CliError(`--limit must be a positive integer, got "${value}"`);
+  return number;
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  process.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+}
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`argus-gateway: ${error.message}\n`);
+    process.exit(EXIT_CONFIG_INVALID);
+  }
+  process.stderr.write(`argus-gateway: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(EXIT_FAILURE);
+});

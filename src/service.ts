@@ -1,0 +1,105 @@
+/**
+ * `argus-gateway serve`: the composition root of the running service. It opens and migrates the
+ * database, loads the model, starts the DICOM listener and the periodic tasks (completeness check,
+ * report worker, delivery sender), and on SIGTERM or SIGINT stops them in reverse order so that no
+ * accepted instance or started transaction is cut off.
+ */
+import { mkdir } from 'node:fs/promises';
+
+import type { AppConfig } from './config/load.ts';
+import { LocalControlServer, type ControlRequest } from './api/local-control.ts';
+import { completeQuietStudies } from './completeness/completeness-check.ts';
+import { controlSocketPath, openDatabase, type OpenedDatabase } from './db/open-database.ts';
+import { listDeliveries, listReports } from './db/queries/reports.ts';
+import { DicomListener } from './dicom/dicom-listener.ts';
+import { IngestSink } from './ingest/ingest-sink.ts';
+import { InstanceStore } from './ingest/instance-store.ts';
+import { getLogger } from './logging/logger.ts';
+import { loadModel, type ArgusModel } from './model/index.ts';
+import { DeliveryJob } from './worker/delivery-job.ts';
+import { PeriodicTask } from './worker/periodic-task.ts';
+import { ReportJob } from './worker/report-job.ts';
+
+const logger = getLogger('service');
+
+/** Rows returned by one control request at most. */
+const MAX_LIST_ROWS = 1000;
+
+export interface RunningService {
+  dicomPort: number;
+  stop(): Promise<void>;
+}
+
+export async function startService(config: AppConfig): Promise<RunningService> {
+  const stoppers: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stoppers.reverse()) {
+      await stop().catch((error: unknown) => logger.error('stopping a component failed', { err: error }));
+    }
+  };
+
+  try {
+    await mkdir(config.dataDirectory, { recursive: true });
+    const opened: OpenedDatabase = await openDatabase(config);
+    stoppers.push(() => opened.close());
+    const { database } = opened;
+    const applied = await database.migrate();
+    logger.info('database ready', { state: database.target.kind, count: applied.length });
+
+    const model: ArgusModel = await loadModel(config.modelPackagePath, { intraOpThreads: config.model.intraOpThreads });
+    stoppers.push(() => model.release());
+    logger.info('model loaded', { model: model.identity.name, version: model.identity.version });
+
+    const store = new InstanceStore(config.instanceDirectory, config.spoolDirectory);
+    await store.prepare();
+
+    const reportJob = new ReportJob(database, config, store, model);
+    const worker = new PeriodicTask('report worker', config.worker.pollIntervalSeconds, async () => {
+      while (await reportJob.runOnce()) sender.trigger();
+    }, logger);
+    const deliveryJob = new DeliveryJob(database, config);
+    const sender = new PeriodicTask('delivery sender', config.delivery.pollIntervalSeconds, async () => {
+      while (await deliveryJob.runOnce());
+    }, logger);
+    const scheduler = new PeriodicTask('completeness check', config.completeness.checkIntervalSeconds, async () => {
+      const completed = await completeQuietStudies(database, config.completeness.studyQuietPeriodSeconds);
+      for (const study of completed) logger.info('study complete', { studyId: study.studyId, count: study.instanceCount });
+      if (completed.length > 0) worker.trigger();
+    }, logger);
+
+    const listener = new DicomListener(
+      {
+        host: config.dicom.listener.host,
+        port: config.dicom.listener.port,
+        aeTitle: config.dicom.listener.aeTitle,
+        peers: config.dicom.peers,
+        idleTimeoutSeconds: config.dicom.listener.idleTimeoutSeconds,
+      },
+      new IngestSink(database, store),
+    );
+    const dicomPort = await listener.start();
+    stoppers.push(() => listener.stop());
+
+    for (const task of [scheduler, worker, sender]) {
+      task.start();
+      stoppers.push(() => task.stop());
+    }
+
+    if (database.target.kind === 'pglite') {
+      const control = new LocalControlServer(controlSocketPath(config), (request: ControlRequest) => {
+        const limit = Math.min(request.limit ?? MAX_LIST_ROWS, MAX_LIST_ROWS);
+        if (request.command === 'reports.list') return database.run((manager) => listReports(manager, limit));
+        if (request.command === 'deliveries.list') return database.run((manager) => listDeliveries(manager, limit));
+        throw Object.assign(new Error(`unknown command "${String(request.command)}"`), { code: 'unknown_command' });
+      });
+      await control.start();
+      stoppers.push(() => control.stop());
+    }
+
+    logger.info('service started', { port: dicomPort, aeTitle: config.dicom.listener.aeTitle });
+    return { dicomPort, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,77 @@
+/** Stores a generated report, its deliveries and its audit row in the caller's transaction. */
+import { randomUUID } from 'node:crypto';
+
+import type { EntityManager } from 'typeorm';
+
+import { Delivery } from '../db/entities/delivery.ts';
+import { Report } from '../db/entities/report.ts';
+import { setStudyState } from '../db/queries/worker.ts';
+import { recordAudit } from '../audit/record-audit.ts';
+import type { ModelIdentity } from '../model/index.ts';
+import type { NewDelivery } from './build-deliveries.ts';
+
+export interface NewReport {
+  id: string;
+  studyId: string;
+  seriesId: string;
+  text: string;
+  findings: string;
+  impression: string;
+  model: ModelIdentity;
+  instanceUids: string[];
+  timings: Record<string, number>;
+  createdAt: Date;
+}
+
+export async function insertReportWithDeliveries(
+  manager: EntityManager,
+  input: { report: NewReport; deliveries: NewDelivery[]; studyInstanceUid: string; seriesInstanceUid: string },
+): Promise<void> {
+  const { report } = input;
+  await manager.insert(Report, {
+    id: report.id,
+    studyId: report.studyId,
+    seriesId: report.seriesId,
+    status: 'preliminary',
+    text: report.text,
+    findings: report.findings,
+    impression: report.impression,
+    modelName: report.model.name,
+    modelVersion: report.model.version,
+    modelDeviceUid: report.model.deviceUid,
+    instanceUids: report.instanceUids,
+    timings: report.timings,
+    createdAt: report.createdAt,
+  });
+
+  for (const delivery of input.deliveries) {
+    await manager.insert(Delivery, {
+      id: randomUUID(),
+      reportId: report.id,
+      kind: delivery.kind,
+      destination: delivery.destination,
+      controlId: delivery.controlId,
+      payload: delivery.payload,
+      state: delivery.buildError ? 'failed' : 'pending',
+      attempts: 0,
+      nextAttemptAt: report.createdAt,
+      lastError: delivery.buildError ? `the message could not be built: ${delivery.buildError}` : null,
+      response: null,
+      createdAt: report.createdAt,
+      updatedAt: report.createdAt,
+      deliveredAt: null,
+    });
+  }
+
+  await setStudyState(manager, report.studyId, 'reported', 'a preliminary report was generated', report.createdAt);
+  await recordAudit(manager, {
+    action: 'report_generated',
+    outcome: 'success',
+    actorType: 'system',
+    actor: 'worker',
+    studyInstanceUid: input.studyInstanceUid,
+    seriesInstanceUid: input.seriesInstanceUid,
+    reportId: report.id,
+    details: { model: report.model.name, modelVersion: report.model.version, instanceCount: report.instanceUids.length },
+  });
+}
