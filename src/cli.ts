@@ -108,7 +108,7 @@ async function readList(config: AppConfig, command: 'reports.list' | 'deliveries
   const opened = await openDatabase(config);
   try {
     await opened.database.migrate();
-    return await opened.database.run((manager) => (command === 'reports.list' ? listReports(manager, limit) : listDeliveries(manager, limit)));
+    return await opened.database.run((manager): Promise<unknown[]> => (command === 'reports.list' ? listReports(manager, limit) : listDeliveries(manager, limit)));
   } finally {
     await opened.close();
   }

@@ -11,8 +11,9 @@ import { IngestSink } from '../../src/ingest/ingest-sink.ts';
 import { InstanceStore } from '../../src/ingest/instance-store.ts';
 import { echoscu, storescu } from '../helpers/dcmtk.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { sharedData } from '../helpers/shared-data.ts';
 
-const PHILIPS_STUDY = '/work/shared/data/dcm_qa_ct/Philips_Ingenuity_study_S21570'.replace('/work/shared', path.resolve(import.meta.dirname, '../../../shared'));
+const PHILIPS_STUDY = sharedData('dcm_qa_ct/Philips_Ingenuity_study_S21570');
 const AXIAL_SERIES = path.join(PHILIPS_STUDY, 'S2010');
 
 /** Returns the bytes after the file meta group, i.e. the dataset as it was sent. */

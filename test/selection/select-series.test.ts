@@ -10,14 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { selectSeries, type SeriesDecision, type SeriesSummary } from '../../src/selection/index.ts';
+import { sharedData } from '../helpers/shared-data.ts';
 
 const run = promisify(execFile);
 
 const SUMMARY_SCRIPT = fileURLToPath(new URL('./pydicom-summaries.py', import.meta.url));
-const DCM_QA_CT = '/work/shared/data/dcm_qa_ct';
+const DCM_QA_CT = sharedData('dcm_qa_ct');
 const PHILIPS_STUDY = `${DCM_QA_CT}/Philips_Ingenuity_study_S21570`;
 const TILTED_STUDY = `${DCM_QA_CT}/Philips_Ingenuity_study_S21610`;
-const TINY_STUDY = '/work/shared/data/pydicom_testfiles/dicomdir_tiny_studies/98892001';
+const TINY_STUDY = sharedData('pydicom_testfiles/dicomdir_tiny_studies/98892001');
 const RULES = { minSlices: 3 };
 
 async function summarise(...directories: string[]): Promise<SeriesSummary[]> {

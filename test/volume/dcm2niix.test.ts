@@ -14,10 +14,11 @@ import { promisify } from 'node:util';
 
 import { readNifti, type NiftiImage } from '../helpers/nifti.ts';
 import { assembleVolume, rasAffine, readCtSlice, type AssembledVolume } from '../../src/volume/index.ts';
+import { sharedData } from '../helpers/shared-data.ts';
 
 const run = promisify(execFile);
 
-const SERIES_DIR = '/work/shared/data/dcm_qa_ct/Philips_Ingenuity_study_S21570/S2010';
+const SERIES_DIR = sharedData('dcm_qa_ct/Philips_Ingenuity_study_S21570/S2010');
 const OPTIONS = { minSlices: 10, orientationTolerance: 1, spacingTolerance: 0.1 };
 /** NIfTI stores the affine as float32, about 7 significant digits, so 1e-3 mm is well above its rounding. */
 const AFFINE_TOLERANCE_MM = 1e-3;

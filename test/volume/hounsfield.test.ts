@@ -13,10 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { assembleVolume, readCtSlice, type CtSlice, type CtVolume } from '../../src/volume/index.ts';
+import { SHARED_DATA } from '../helpers/shared-data.ts';
 
 const run = promisify(execFile);
 
-const DATA = '/work/shared/data';
+const DATA = SHARED_DATA;
 const GE_DIR = `${DATA}/dcm_qa_ct/GE_HiSpeedDual_tilt_irregular`;
 const PHILIPS_DIR = `${DATA}/dcm_qa_ct/Philips_Ingenuity_study_S21570/S2010`;
 const IMPLICIT_DIR = `${DATA}/dcmqi_testdata/ct-3slice`;

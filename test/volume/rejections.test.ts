@@ -18,10 +18,11 @@ import {
   type CtSlice,
   type VolumeErrorCode,
 } from '../../src/volume/index.ts';
+import { SHARED_DATA } from '../helpers/shared-data.ts';
 
 const run = promisify(execFile);
 
-const DATA = '/work/shared/data';
+const DATA = SHARED_DATA;
 const PHILIPS_DIR = `${DATA}/dcm_qa_ct/Philips_Ingenuity_study_S21570/S2010`;
 const TILT_MINUS_DIR = `${DATA}/dcm_qa_ct/Philips_Ingenuity_study_S21610/S2010`;
 const TILT_PLUS_DIR = `${DATA}/dcm_qa_ct/Philips_Ingenuity_study_S21610/S3010`;
