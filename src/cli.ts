@@ -9,7 +9,6 @@ import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AppConfig } from './
 import { controlSocketPath, embeddedDatabaseHeldElsewhere, openDatabase } from './db/open-database.ts';
 import { listDeliveries, listReports, type DeliveryListItem, type ReportListItem } from './db/queries/reports.ts';
 import { configureLogging } from './logging/logger.ts';
-import { startService } from './service.ts';
 
 const EXIT_CONFIG_INVALID = 2;
 const EXIT_FAILURE = 1;
@@ -26,6 +25,8 @@ program
   .action(async () => {
     const config = configFromOptions();
     configureLogging(config.logLevel);
+    // Loaded here so that the other commands do not load onnxruntime and the model code.
+    const { startService } = await import('./service.ts');
     const service = await startService(config);
     let stopping = false;
     const stop = async (signal: string) => {

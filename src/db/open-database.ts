@@ -2,6 +2,7 @@
  * Opens the configured database: PostgreSQL when database.url is set, otherwise the embedded PGlite
  * under the data folder, guarded by a lock file so that a second process cannot open it too.
  */
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 import type { AppConfig } from '../config/load.ts';
@@ -33,6 +34,7 @@ export async function openDatabase(config: AppConfig): Promise<OpenedDatabase> {
     const database = await Database.open({ kind: 'postgres', url: config.database.url });
     return { database, close: () => database.close() };
   }
+  mkdirSync(config.dataDirectory, { recursive: true });
   const release = acquireLock(pgliteLockPath(config));
   try {
     const database = await Database.open({ kind: 'pglite', directory: config.pgliteDirectory });
