@@ -5,15 +5,11 @@
  */
 import net from 'node:net';
 
-import dcmjsDimse from 'dcmjs-dimse';
-
 import { getLogger } from '../logging/logger.ts';
 import type { ListenerPolicy } from './association-policy.ts';
 import type { InstanceSink } from './instance-sink.ts';
+import './implementation.ts';
 import { StorageScp } from './storage-scp.ts';
-
-// dcmjs-dimse logs every PDU at info level; warnings and errors are enough for operators.
-dcmjsDimse.log.setLevel('warn');
 
 export interface DicomListenerOptions extends ListenerPolicy {
   host: string;

@@ -6,6 +6,8 @@
  */
 import dimse from 'dcmjs-dimse';
 
+import '../../dicom/implementation.ts';
+
 import { getLogger } from '../../logging/logger.ts';
 import {
   AssociationRejectedError,

@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 
 import dimse from 'dcmjs-dimse';
 
+import '../../dicom/implementation.ts';
+
 /** A dataset in dcmjs's naturalized form: DICOM keywords as keys, sequences as arrays of datasets. */
 export type NaturalizedDataset = Record<string, unknown>;
 
