@@ -1,10 +1,10 @@
 """A byte-level BPE tokenizer trained on a small corpus and written as a Hugging Face tokenizer.json.
 
-The Python `tokenizers` library is not available here, so this module trains the merges itself and
-writes the JSON layout that both the Rust library and @huggingface/tokenizers 0.2.0 read: a BPE model
-over GPT-2's byte-to-unicode alphabet, the ByteLevel pre-tokenizer (GPT-2 split pattern) and the
-ByteLevel decoder. Special tokens (image placeholder, BOS/EOS, chat-role markers) are added tokens, so
-the tokenizer never splits them.
+The Python `tokenizers` library is not available here, so this module trains the merges itself. It
+writes the JSON layout that both the Rust library and @huggingface/tokenizers 0.2.0 read. The layout
+is a BPE model over GPT-2's byte-to-unicode alphabet with the ByteLevel pre-tokenizer (GPT-2 split
+pattern) and the ByteLevel decoder. Special tokens (image placeholder, BOS/EOS, chat-role markers) are
+added tokens, so the tokenizer never splits them.
 
 The encoder here is the reference the TypeScript tests compare against. It handles ASCII text only,
 because Python's `re` has no \\p{L}/\\p{N} classes and the GPT-2 pattern below replaces them by their
@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-# GPT-2's split pattern with \p{L} -> [A-Za-z] and \p{N} -> [0-9]; identical on ASCII input.
+# GPT-2's split pattern with \p{L} -> [A-Za-z] and \p{N} -> [0-9], which is identical on ASCII input.
 _ASCII_SPLIT = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+""")
 # Printable ASCII plus tab and newline: the characters on which _ASCII_SPLIT agrees with the JS pattern.
 _SUPPORTED_TEXT = re.compile(r"[\x20-\x7e\t\n]*")

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Turns a trained Argus checkpoint into a model package.
 
-The checkpoint is a torch.save() file holding {"argus_config": ArgusConfig.to_dict(), "state_dict": ...}.
+The checkpoint is a torch.save() file containing {"argus_config": ArgusConfig.to_dict(), "state_dict": ...}.
 The spec is a JSON file with the package-level settings: model identity, preprocessing (all keys but
 input_size, which comes from the checkpoint), special tokens and end tokens by content, prompt and
-generation settings. The tokenizer directory holds tokenizer.json and tokenizer_config.json.
+generation settings. The tokenizer directory contains tokenizer.json and tokenizer_config.json.
 
 Usage:
   /usr/bin/python3 tools/model/export_package.py --checkpoint ckpt.pt --spec spec.json \\

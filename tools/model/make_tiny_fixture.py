@@ -85,9 +85,12 @@ def tiny_config(vocab_size: int) -> ArgusConfig:
 
 
 def randomize(model: ArgusModel) -> None:
-    """Unit-variance weights (std 1/sqrt(fan_in)) keep activations O(1) through the random stack; the
-    LM head gets 3x that so logits spread over several units and greedy steps have clear winners.
-    Norm layers keep their identity initialisation."""
+    """Fill the weights with seeded random values that give decisive greedy steps.
+
+    Weights with std 1/sqrt(fan_in) keep activations of order 1 through the random stack. The LM head
+    gets 3x that, so logits spread over several units and each step has a clear winner. Norm layers
+    keep their identity initialisation.
+    """
     with torch.no_grad():
         for module_name, module in model.named_modules():
             if isinstance(module, (nn.LayerNorm, RMSNorm)):

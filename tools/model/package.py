@@ -28,7 +28,7 @@ SPECIAL_TOKEN_ROLES = ("image", "bos", "eos", "pad")
 
 
 def device_uid(value: uuid.UUID | None = None) -> str:
-    """A DICOM UID under the 2.25 root, which PS3.5 B.2 reserves for UIDs derived from a UUID."""
+    """Return a DICOM UID under the 2.25 root, which PS3.5 B.2 reserves for UIDs derived from a UUID."""
     return f"2.25.{(value or uuid.uuid4()).int}"
 
 

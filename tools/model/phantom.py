@@ -1,8 +1,8 @@
 """A synthetic chest-like HU volume on any grid, for preprocessing references.
 
-The phantom is defined in patient space (LPS millimetres, centred on the origin of the body), so the
-same anatomy appears whatever the grid's spacing and direction: a body ellipse, two lungs, a spine and
-a small lesion in the patient's left lung (+x in LPS). Noise makes interpolation errors visible.
+The phantom is defined in patient space (LPS millimetres, centred on the body), so the same anatomy
+appears whatever the grid's spacing and direction. It has a body ellipse, two lungs, a spine and a small
+lesion in the patient's left lung (+x in LPS). Noise makes interpolation errors visible.
 """
 
 from __future__ import annotations
