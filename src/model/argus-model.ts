@@ -136,6 +136,8 @@ export class ArgusRuntime implements ArgusModel {
   }
 
   /** Releases the onnxruntime sessions; later calls to generate() throw ModelReleasedError. */
+  // NOTE: a generate() still running is not awaited. Its next graph run fails inside onnxruntime and
+  // surfaces as ModelInferenceError, so callers should abort and await it before releasing.
   async release(): Promise<void> {
     const sessions = this.sessions;
     this.sessions = undefined;
