@@ -1,0 +1,25 @@
+/**
+ * The model stage: loads an Argus model package and turns a CT volume into a draft report. Pure of
+ * database and network; it reads only the package folder it is given.
+ */
+export { ArgusRuntime, loadModel } from './argus-model.ts';
+export type { ArgusModel, GeneratedReport, GenerateOptions, LoadModelOptions, ModelIdentity } from './argus-model.ts';
+export { argmax, greedyDecode } from './decode.ts';
+export type { DecodeOptions, DecodeResult } from './decode.ts';
+export {
+  ExecutionProviderError,
+  GenerationAbortedError,
+  ModelError,
+  ModelInferenceError,
+  ModelPackageError,
+  ModelReleasedError,
+  VolumeNotSupportedError,
+} from './errors.ts';
+export type { ModelErrorCode } from './errors.ts';
+export { packageConfigSchema, readPackageConfig } from './package-config.ts';
+export type { PackageConfig, PreprocessingConfig } from './package-config.ts';
+export { preprocessVolume } from './preprocess.ts';
+export type { PixelValues } from './preprocess.ts';
+export { splitReportSections } from './report-text.ts';
+export type { ReportSections } from './report-text.ts';
+export type { ExecutionProvider } from './sessions.ts';
