@@ -100,7 +100,7 @@ function configFromOptions(): AppConfig {
   return loadConfig(program.opts<{ config: string }>().config);
 }
 
-/** Reads from the database directly, or through the running service when it holds the embedded database. */
+/** Reads from the database directly, or through the running service when that service has the embedded database open. */
 async function readList(config: AppConfig, command: 'reports.list' | 'deliveries.list', limit: number): Promise<unknown[]> {
   configureLogging('warn');
   if (embeddedDatabaseHeldElsewhere(config)) {

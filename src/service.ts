@@ -1,8 +1,8 @@
 /**
  * `argus-gateway serve`: the composition root of the running service. It opens and migrates the
- * database, loads the model, starts the DICOM listener and the periodic tasks (completeness check,
- * report worker, delivery sender), and on SIGTERM or SIGINT stops them in reverse order so that no
- * accepted instance or started transaction is cut off.
+ * database, loads the model, and starts the DICOM listener and the periodic tasks (completeness check,
+ * report worker, delivery sender). On SIGTERM or SIGINT it stops them in reverse order, so no accepted
+ * instance or started transaction is cut off.
  */
 import { mkdir } from 'node:fs/promises';
 

@@ -1,6 +1,6 @@
 /**
  * A local control socket for command-line tools while the service runs on the embedded database. Only
- * one process may open PGlite, so `argus-gateway reports list` asks the running service over a Unix
+ * one process may open PGlite, so `argus-gateway reports list` sends its request to the running service over a Unix
  * socket in the data folder instead. The socket file is created with mode 0600, so only the service's
  * user can connect. The protocol is one JSON request line and one JSON response line.
  */

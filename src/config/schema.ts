@@ -89,7 +89,7 @@ export const configSchema = z
           .prefault({}),
         /** Peers allowed to send to us: calling AE title plus source address. */
         peers: z.array(dicomPeer).default([]),
-        /** Where SRs are sent by C-STORE. */
+        /** PACS destinations of the SR, sent by C-STORE. */
         destinations: z.array(dicomDestination).default([]),
         /** AE title we use when we call a destination. Defaults to the listener's AE title. */
         callingAeTitle: aeTitle.optional(),
@@ -116,7 +116,7 @@ export const configSchema = z
       .prefault({}),
     selection: z
       .object({
-        /** Fewest usable axial slices a series needs to be read by the model. */
+        /** Minimum number of usable axial slices a series needs to be read by the model. */
         minSlices: z.number().int().min(2).default(16),
       })
       .strict()

@@ -1,7 +1,7 @@
 /**
  * PGlite runs PostgreSQL inside one process, and two processes opening the same folder would corrupt
- * it. The lock file next to the folder holds the pid of the process that has it open; a lock whose
- * process is gone is stale and taken over.
+ * it. The lock file next to the folder contains the pid of the process that has it open. A lock whose
+ * process is gone is stale and is taken over.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 

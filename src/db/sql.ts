@@ -2,8 +2,8 @@ import type { EntityManager } from 'typeorm';
 
 /**
  * Runs one SQL statement and returns its rows. TypeORM's plain query() returns different shapes for
- * UPDATE on node-postgres and on PGlite; the structured result's `records` is the same on both, so every
- * raw statement goes through here (use RETURNING to learn what an UPDATE touched).
+ * UPDATE on node-postgres and on PGlite, but the structured result's `records` is the same on both. Every
+ * raw statement goes through here; an UPDATE uses RETURNING to report the rows it changed.
  */
 export async function queryRows<T>(manager: EntityManager, sql: string, parameters: unknown[] = []): Promise<T[]> {
   // Inside a transaction the manager has its query runner; outside one, a runner is borrowed for the statement.

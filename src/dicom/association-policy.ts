@@ -1,6 +1,6 @@
 /**
- * Which associations and presentation contexts the listener accepts. Pure functions, so the rules can be
- * tested without a network.
+ * Rules for the associations and presentation contexts the listener accepts, as pure functions so that
+ * they can be tested without a network.
  */
 import { SopClass, TransferSyntax } from './uids.ts';
 import type { AssociationRejection } from './instance-sink.ts';

@@ -17,7 +17,7 @@ export const StoreStatus = {
 
 export type StoreStatusCode = (typeof StoreStatus)[keyof typeof StoreStatus];
 
-/** Why a C-STORE failed; each kind has exactly one status. */
+/** Cause of a failed C-STORE; each kind maps to exactly one status. */
 export type StoreFailureKind = 'dataset_mismatch' | 'dataset_unparseable' | 'storage_failed';
 
 export class StoreFailure extends Error {
@@ -42,8 +42,8 @@ const STATUS_BY_KIND: Record<StoreFailureKind, StoreStatusCode> = {
 };
 
 /**
- * Maps any error thrown while storing an instance to the status we answer. Errors that are not a
- * StoreFailure are unexpected (a bug, a lost database connection); the safe answer is Out of Resources,
+ * Maps any error thrown while storing an instance to the status we send. Errors that are not a
+ * StoreFailure are unexpected (a bug, a lost database connection); the safe status is Out of Resources,
  * which tells the sender to try again later instead of dropping the instance.
  */
 export function statusForStoreFailure(error: unknown): StoreStatusCode {

@@ -1,6 +1,6 @@
 /**
- * The boundary between the DICOM listener and the application. The listener knows DIMSE and Part 10;
- * the sink (implemented in src/ingest) knows where files live and what the database records. The
+ * The boundary between the DICOM listener and the application. The listener handles DIMSE and Part 10.
+ * The sink, implemented in src/ingest, decides where files live and what the database records. The
  * listener never imports the database.
  */
 import type { Writable } from 'node:stream';

@@ -1,8 +1,8 @@
 /**
  * The Storage SCP for one connection, on dcmjs-dimse's Scp. It checks the association against the
  * policy, streams each C-STORE dataset into a spool file behind a Part 10 file meta header, checks the
- * dataset against the command, hands the file to the instance sink and answers only once the sink has
- * made it durable. Every failure becomes a status through statusForStoreFailure().
+ * dataset against the command, hands the file to the instance sink and sends the response only once
+ * the sink has made it durable. Every failure becomes a status through statusForStoreFailure().
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';

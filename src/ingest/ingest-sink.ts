@@ -2,7 +2,7 @@
  * The InstanceSink that the DICOM listener calls: it moves each spooled file into the instance store,
  * records study, series and instance in one transaction, and writes the association audit rows.
  * Order of a store: hash the spool file, check for an existing SOPInstanceUID, rename into the store
- * (durable), commit the rows, and only then return so the listener can answer Success.
+ * (durable), commit the rows, and only then return, so the listener can send Success.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -90,8 +90,8 @@ export class IngestSink implements InstanceSink {
   }
 
   /**
-   * A SOPInstanceUID that is already stored keeps its first file. Identical content is a normal resend;
-   * different content is logged and audited so that an administrator can look at it.
+   * Keeps the first file of a SOPInstanceUID that is already stored. Identical content is a normal resend.
+   * Different content is logged and audited so that an administrator can look at it.
    */
   private async handleDuplicate(spool: SpoolFile, instance: ReceivedInstance, identical: boolean, studyInstanceUid: string): Promise<StoreResult> {
     await this.store.remove(spool.path);

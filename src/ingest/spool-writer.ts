@@ -3,7 +3,7 @@
  *
  * Write errors (disk full, I/O error) are recorded in `failure` instead of being emitted: dcmjs-dimse
  * waits for 'drain' on a full stream, and an errored stream never drains, which would stall the whole
- * association. The C-STORE handler checks `failure` once the dataset has been received and answers
+ * association. The C-STORE handler checks `failure` once the dataset has been received and sends
  * Out of Resources.
  */
 import { close, fsync, open, write } from 'node:fs';

@@ -1,8 +1,8 @@
 /**
  * The service logger. Every log line is a fixed message plus keys from an allow-list of identifiers
  * (association, SOPInstanceUID, job, MSH-10, status, duration). Keys outside the list are dropped before
- * the line is written, so a careless call cannot leak patient names, IDs, accession numbers, report text,
- * datasets or HL7 bodies.
+ * the line is written, so a field such as a patient name or a dataset never reaches the log. Messages
+ * are fixed strings, and error messages written by this service name attributes, never their values.
  */
 import pino from 'pino';
 

@@ -76,7 +76,7 @@ export class DeliveryJob {
         timeoutMs: destination.ackTimeoutSeconds * 1000,
       });
       if (!ACCEPTING_ACK_CODES.has(ack.code)) {
-        throw new DeliveryFailure(`the receiver answered MSA-1 ${ack.code}${ack.text ? `: ${ack.text}` : ''}`, ack.raw);
+        throw new DeliveryFailure(`the receiver returned MSA-1 ${ack.code}${ack.text ? `: ${ack.text}` : ''}`, ack.raw);
       }
       return ack.raw;
     }

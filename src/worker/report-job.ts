@@ -4,7 +4,7 @@
  * audit rows in one transaction. Every outcome, including a rejection, is stored with its reason.
  *
  * The database is touched only between stages and never while the model runs, because on the embedded
- * database every unit of work holds the one session.
+ * database every unit of work takes the one session.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';

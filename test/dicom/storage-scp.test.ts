@@ -108,7 +108,7 @@ describe('Storage SCP', () => {
     assert.deepEqual(await readdir(path.join(workDirectory, 'instances', '.spool')), []);
   });
 
-  it('rejects Secondary Capture at negotiation and still stores the CT images of a study', async () => {
+  it('rejects Secondary Capture at negotiation', async () => {
     const result = await storescu({ port, calledAeTitle: 'ARGUS', paths: [path.join(PHILIPS_STUDY, 'S4010'), path.join(PHILIPS_STUDY, 'S1000')] });
     assert.match(result.stderr, /No presentation context for: \(SC\)/);
     const rows = await database.run((manager) => queryRows<{ count: number }>(manager, `SELECT count(*)::int AS count FROM instance WHERE sop_class_uid = '1.2.840.10008.5.1.4.1.1.7'`));

@@ -212,7 +212,7 @@ for (const backend of ['postgres', 'pglite'] as const) {
       }
     });
 
-    it('stops on SIGTERM and leaves the study, series and audit rows in the database', async () => {
+    it('keeps study, series and audit rows', async () => {
       assert.equal(await service.stop(), 0);
       const database =
         backend === 'postgres'

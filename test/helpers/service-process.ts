@@ -8,7 +8,7 @@ import path from 'node:path';
 export const REPOSITORY = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(REPOSITORY, 'bin', 'argus-gateway.js');
 
-/** A clean environment: no DATABASE_URL or ARGUS_* overrides leak in from the shell running the tests. */
+/** Returns the test process environment without DATABASE_URL and ARGUS_* overrides from the shell. */
 function cleanEnvironment(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {

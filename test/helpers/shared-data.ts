@@ -1,7 +1,7 @@
 /**
- * Where the public DICOM and HL7 test data lives: ARGUS_SHARED_DATA when set, else `shared/data` next
- * to the repository, else the workplace copy in /work/shared/data (a fresh clone elsewhere, such as a
- * CI checkout in /tmp, has no sibling folder).
+ * Locates the public DICOM and HL7 test data: ARGUS_SHARED_DATA when set, else `shared/data` beside the
+ * repository, else /work/shared/data. A clone made elsewhere, such as a CI checkout in /tmp, has no
+ * sibling folder and uses the last.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';

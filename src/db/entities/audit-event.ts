@@ -1,6 +1,6 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-/** One append-only audit row. `details` holds ids and codes only, never patient data or report text. */
+/** One append-only audit row. `details` contains ids and codes only, never patient data or report text. */
 @Entity({ name: 'audit_event' })
 export class AuditEvent {
   @PrimaryColumn({ type: 'uuid' })

@@ -3,9 +3,9 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 export type DeliveryKind = 'hl7_oru' | 'dicom_sr';
 
 /**
- * One message to one destination (the outbox). `pending` rows are due at next_attempt_at; `sending` is
- * held while one process sends; a send ends in `delivered`, back in `pending` for a retry, or `failed`
- * once the attempts are used up.
+ * One message to one destination (the outbox). A `pending` row is due at next_attempt_at, and a row is
+ * `sending` while one process sends it. A send ends in `delivered`, back in `pending` for a retry, or in
+ * `failed` once the attempts are used up.
  */
 export type DeliveryState = 'pending' | 'sending' | 'delivered' | 'failed';
 

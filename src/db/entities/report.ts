@@ -1,6 +1,6 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-/** Seconds spent in each stage of producing one report. */
+/** Milliseconds spent in each stage of producing one report, keyed `<stage>Ms`. */
 export interface StageTimings {
   [stage: string]: number;
 }

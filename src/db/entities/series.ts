@@ -37,7 +37,7 @@ export class Series {
   @Column({ name: 'selection_reason', type: 'text', nullable: true })
   selectionReason!: string | null;
 
-  /** What the volume assembly verified or why it rejected the series. */
+  /** Checks made by volume assembly, with the rejection code and reason when it failed. */
   @Column({ name: 'volume_checks', type: 'jsonb', nullable: true })
   volumeChecks!: unknown;
 }

@@ -51,7 +51,7 @@ export class Study {
   @Column({ name: 'state', type: 'varchar', length: 16 })
   state!: StudyState;
 
-  /** Why the study is in its state, in English (completeness decision, failure reason). */
+  /** Reason for the current state, in English: the completeness decision or the failure. */
   @Column({ name: 'state_reason', type: 'text', nullable: true })
   stateReason!: string | null;
 

@@ -17,8 +17,8 @@ export interface ClaimedDelivery {
 
 /**
  * Claims the delivery that is due first and counts the attempt. A row left in `sending` longer than
- * the lease belongs to a process that died mid-send and is claimed again; the receiver sees the same
- * MSH-10 or SOPInstanceUID and can drop the duplicate.
+ * the lease belongs to a process that died mid-send and is claimed again. The resend carries the same
+ * MSH-10 or SOPInstanceUID, so the receiver can drop the duplicate.
  */
 export async function claimDueDelivery(manager: EntityManager, now: Date, leaseSeconds: number): Promise<ClaimedDelivery | undefined> {
   const rows = await queryRows<Record<string, unknown>>(
