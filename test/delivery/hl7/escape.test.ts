@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { escapeHl7Text, unescapeHl7Text } from '../../../src/delivery/hl7/escape.ts';
 import { buildOruR01 } from '../../../src/delivery/hl7/oru-r01.ts';
 import { oruInput } from './fixtures.ts';
-import { parseWithPythonHl7, unescapeWithPythonHl7 } from './python-hl7.ts';
+import { parseWithPythonHl7, unescapeWithPythonHl7 } from '../../helpers/python-hl7.ts';
 
 const CASES: Array<{ name: string; text: string }> = [
   { name: 'plain text', text: 'No acute findings.' },

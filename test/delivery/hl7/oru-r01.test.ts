@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { OruR01InputError } from '../../../src/delivery/hl7/errors.ts';
 import { AI_DRAFT_NOTICE, buildOruR01 } from '../../../src/delivery/hl7/oru-r01.ts';
 import { oruInput } from './fixtures.ts';
-import { parseWithPythonHl7, type PythonObservation } from './python-hl7.ts';
+import { parseWithPythonHl7, type PythonObservation } from '../../helpers/python-hl7.ts';
 
 function valuesOf(observations: PythonObservation[], code: string): string[] {
   return observations.filter((row) => row.code === code).map((row) => row.value);
