@@ -138,15 +138,21 @@ function jsonOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : JSON.stringify(value);
 }
 
-/** Counts the new instance on its series and study. A study that was complete but not yet picked up goes back to receiving. */
+/**
+ * Counts the new instance on its series and study. A study that is complete but not yet picked up, or
+ * that failed (for example with too few slices), goes back to receiving so that it is decided again
+ * after a new quiet period. A study being processed or already reported keeps its state.
+ */
 export async function countNewInstance(manager: EntityManager, studyId: string, seriesId: string): Promise<void> {
   await queryRows(manager, `UPDATE series SET instance_count = instance_count + 1 WHERE id = $1 RETURNING id`, [seriesId]);
   await queryRows(
     manager,
     `UPDATE study SET instance_count = instance_count + 1,
-       state = CASE WHEN state = 'complete' THEN 'receiving' ELSE state END,
-       state_reason = CASE WHEN state = 'complete' THEN 'a new instance arrived before processing started' ELSE state_reason END,
-       completed_at = CASE WHEN state = 'complete' THEN NULL ELSE completed_at END
+       state = CASE WHEN state IN ('complete', 'failed') THEN 'receiving' ELSE state END,
+       state_reason = CASE WHEN state IN ('complete', 'failed')
+         THEN 'a new instance arrived after the study was ' || state || '; waiting for a new quiet period'
+         ELSE state_reason END,
+       completed_at = CASE WHEN state IN ('complete', 'failed') THEN NULL ELSE completed_at END
      WHERE id = $1 RETURNING id`,
     [studyId],
   );
