@@ -9,6 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AppConfig } from './config/load.ts';
 import { LocalControlServer, type ControlRequest } from './api/local-control.ts';
 import { completeQuietStudies } from './completeness/completeness-check.ts';
+import type { Database } from './db/database.ts';
 import { controlSocketPath, openDatabase, type OpenedDatabase } from './db/open-database.ts';
 import { listDeliveries, listReports } from './db/queries/reports.ts';
 import { DicomListener } from './dicom/dicom-listener.ts';
@@ -30,15 +31,33 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/** Longest Unix socket path Linux accepts (sun_path is 108 bytes including the terminating NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+export class ServiceStartError extends Error {
+  readonly code = 'service_start_failed';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ServiceStartError';
+  }
+}
+
 export async function startService(config: AppConfig): Promise<RunningService> {
   const stoppers: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stoppers.reverse()) {
       await stop().catch((error: unknown) => logger.error('stopping a component failed', { err: error }));
     }
+    logger.info('service stopped');
   };
 
   try {
+    // The model is checked first: a wrong package path must not leave a new database behind.
+    const model = await loadConfiguredModel(config);
+    stoppers.push(() => model.release());
+    logger.info('model loaded', { model: model.identity.name, version: model.identity.version });
+
     await mkdir(config.dataDirectory, { recursive: true });
     const opened: OpenedDatabase = await openDatabase(config);
     stoppers.push(() => opened.close());
@@ -46,9 +65,10 @@ export async function startService(config: AppConfig): Promise<RunningService> {
     const applied = await database.migrate();
     logger.info('database ready', { state: database.target.kind, count: applied.length });
 
-    const model: ArgusModel = await loadModel(config.modelPackagePath, { intraOpThreads: config.model.intraOpThreads });
-    stoppers.push(() => model.release());
-    logger.info('model loaded', { model: model.identity.name, version: model.identity.version });
+    if (database.target.kind === 'pglite') {
+      const control = await startControlServer(config, database);
+      stoppers.push(() => control.stop());
+    }
 
     const store = new InstanceStore(config.instanceDirectory, config.spoolDirectory);
     await store.prepare();
@@ -85,21 +105,38 @@ export async function startService(config: AppConfig): Promise<RunningService> {
       stoppers.push(() => task.stop());
     }
 
-    if (database.target.kind === 'pglite') {
-      const control = new LocalControlServer(controlSocketPath(config), (request: ControlRequest) => {
-        const limit = Math.min(request.limit ?? MAX_LIST_ROWS, MAX_LIST_ROWS);
-        if (request.command === 'reports.list') return database.run((manager) => listReports(manager, limit));
-        if (request.command === 'deliveries.list') return database.run((manager) => listDeliveries(manager, limit));
-        throw Object.assign(new Error(`unknown command "${String(request.command)}"`), { code: 'unknown_command' });
-      });
-      await control.start();
-      stoppers.push(() => control.stop());
-    }
-
     logger.info('service started', { port: dicomPort, aeTitle: config.dicom.listener.aeTitle });
     return { dicomPort, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;
   }
+}
+
+async function loadConfiguredModel(config: AppConfig): Promise<ArgusModel> {
+  try {
+    return await loadModel(config.modelPackagePath, { intraOpThreads: config.model.intraOpThreads });
+  } catch (error) {
+    throw new ServiceStartError(
+      `The model package in ${config.modelPackagePath} (model.packagePath) cannot be loaded: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+async function startControlServer(config: AppConfig, database: Database): Promise<LocalControlServer> {
+  const socketPath = controlSocketPath(config);
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+    throw new ServiceStartError(
+      `The control socket path ${socketPath} is ${Buffer.byteLength(socketPath)} bytes long; Unix sockets allow ${MAX_SOCKET_PATH_BYTES}. Choose a shorter dataDirectory.`,
+    );
+  }
+  const control = new LocalControlServer(socketPath, (request: ControlRequest) => {
+    const limit = Math.min(request.limit ?? MAX_LIST_ROWS, MAX_LIST_ROWS);
+    if (request.command === 'reports.list') return database.run((manager) => listReports(manager, limit));
+    if (request.command === 'deliveries.list') return database.run((manager) => listDeliveries(manager, limit));
+    throw Object.assign(new Error(`unknown command "${String(request.command)}"`), { code: 'unknown_command' });
+  });
+  await control.start();
+  return control;
 }

@@ -47,12 +47,14 @@ export function loadConfig(configPath: string = DEFAULT_CONFIG_PATH, env: NodeJS
   const absolutePath = path.resolve(configPath);
   const raw = readConfigFile(absolutePath);
   const problems: string[] = [];
-  applyEnvironmentOverrides(raw, env, problems);
+  const overridden = applyEnvironmentOverrides(raw, env, problems);
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      problems.push(describeIssue(issue.path, issue.message, issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys : undefined));
+      const problem = describeIssue(issue.path, issue.message, issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys : undefined);
+      const variable = overridden.get(issue.path.map(String).join('.'));
+      problems.push(variable ? `${variable} (overrides ${problem})` : problem);
     }
   }
   problems.push(...crossFieldProblems(raw));
@@ -80,10 +82,13 @@ function readConfigFile(absolutePath: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function applyEnvironmentOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, problems: string[]): void {
+/** Applies the overrides that are set; returns the variable behind each overridden key. */
+function applyEnvironmentOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, problems: string[]): Map<string, string> {
+  const overridden = new Map<string, string>();
   for (const [variable, key] of Object.entries(ENVIRONMENT_OVERRIDES)) {
     const value = env[variable];
     if (value === undefined || value === '') continue;
+    overridden.set(key, variable);
     if (key === 'dicom.listener.port') {
       const port = Number(value);
       if (!Number.isInteger(port)) {
@@ -98,6 +103,7 @@ function applyEnvironmentOverrides(raw: Record<string, unknown>, env: NodeJS.Pro
       setPath(raw, key, value);
     }
   }
+  return overridden;
 }
 
 function setPath(target: Record<string, unknown>, dottedKey: string, value: unknown): void {

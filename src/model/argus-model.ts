@@ -13,7 +13,7 @@ import { greedyDecode, splicedLength, type DecodeResult } from './decode.ts';
 import { ModelPackageError, ModelReleasedError } from './errors.ts';
 import { CONFIG_FILE, readPackageConfig, type PackageConfig } from './package-config.ts';
 import { preprocessVolume, type PixelValues } from './preprocess.ts';
-import { splitReportSections } from './report-text.ts';
+import { cleanGeneratedText, splitReportSections } from './report-text.ts';
 import { openSessions, type PackageSessions, type SessionOptions } from './sessions.ts';
 import { PackageTokenizer, type EncodedPrompt } from './tokenizer.ts';
 import { runVision } from './vision.ts';
@@ -123,7 +123,7 @@ export class ArgusRuntime implements ArgusModel {
     const { tokenIds } = await this.decode(imageEmbeds, options);
     const decoded = performance.now();
 
-    const text = this.tokenizer.decode(tokenIds).trim();
+    const text = cleanGeneratedText(this.tokenizer.decode(tokenIds)).trim();
     const { findings, impression } = splitReportSections(text);
     log.debug('report generated', { model: this.identity.name, count: tokenIds.length, durationMs: Math.round(decoded - started) });
     return {

@@ -15,6 +15,18 @@ export interface ReportSections {
 const FINDINGS_MARKER = /\bfindings\s*:/i;
 const IMPRESSION_MARKER = /\bimpression\s*:/i;
 
+/**
+ * C0 control characters other than TAB and LF, DEL, C1 controls and U+FFFD (what a byte-level tokenizer
+ * decodes from an incomplete UTF-8 sequence). None belongs in a report, and HL7 and DICOM text both
+ * restrict control characters.
+ */
+const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\ufffd]/g;
+
+/** Removes characters that have no place in report text and turns CR LF and lone CR into LF. */
+export function cleanGeneratedText(text: string): string {
+  return text.replace(/\r\n?/g, '\n').replace(UNPRINTABLE, '');
+}
+
 export function splitReportSections(text: string): ReportSections {
   const findingsMatch = FINDINGS_MARKER.exec(text);
   const findingsStart = findingsMatch === null ? 0 : findingsMatch.index + findingsMatch[0].length;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +32,16 @@ describe('argus-gateway command line', () => {
     assert.match(result.stderr, /unknownKey: unknown key/);
   });
 
+  it('names model.packagePath when the package is missing', async () => {
+    const configPath = path.join(directory, 'no-model.json');
+    const dataDirectory = path.join(directory, 'no-model-data');
+    await writeFile(configPath, JSON.stringify({ dataDirectory, model: { packagePath: path.join(directory, 'missing-model') } }));
+    const result = await runCli(configPath, ['serve']);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /The model package in .*missing-model \(model\.packagePath\) cannot be loaded/);
+    assert.equal(existsSync(path.join(dataDirectory, 'pglite')), false);
+  });
+
   it('applies migrations once with migrate', async () => {
     const configPath = path.join(directory, 'postgres.json');
     await writeFile(configPath, JSON.stringify({ dataDirectory: path.join(directory, 'data'), database: { url: testDatabase.url } }));
@@ -42,6 +53,13 @@ describe('argus-gateway command line', () => {
     const second = await runCli(configPath, ['migrate']);
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /up to date/);
+  });
+
+  it('runs from any working directory', async () => {
+    const configPath = path.join(directory, 'postgres.json');
+    await writeFile(configPath, JSON.stringify({ dataDirectory: path.join(directory, 'data'), database: { url: testDatabase.url } }));
+    const result = await runCli(configPath, ['migrate'], { cwd: os.tmpdir() });
+    assert.equal(result.code, 0, result.stderr);
   });
 
   it('migrates the embedded database', async () => {

@@ -85,7 +85,13 @@ describe('configuration', () => {
     const file = await writeConfig('env-bad.json', {});
     const error = captureConfigError(() => loadConfig(file, { ARGUS_DICOM_PORT: 'eleven', DATABASE_URL: 'mysql://x' }));
     assert.match(error.message, /ARGUS_DICOM_PORT \(overrides dicom\.listener\.port\): must be an integer/);
-    assert.match(error.message, /database\.url: must start with postgres:\/\//);
+    assert.match(error.message, /DATABASE_URL \(overrides database\.url: must start with postgres:\/\//);
+  });
+
+  it('names the variable of an invalid log level', async () => {
+    const file = await writeConfig('env-level.json', {});
+    const error = captureConfigError(() => loadConfig(file, { ARGUS_LOG_LEVEL: 'verbose' }));
+    assert.match(error.message, /ARGUS_LOG_LEVEL \(overrides logLevel: /);
   });
 
   it('documents every key and override in docs/configuration.md', async () => {

@@ -24,9 +24,9 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(configPath: string, args: string[]): Promise<CliResult> {
+export function runCli(configPath: string, args: string[], options: { cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--config', configPath, ...args], { env: cleanEnvironment() });
+    const child = spawn(process.execPath, [BIN, '--config', configPath, ...args], { env: cleanEnvironment(), cwd: options.cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

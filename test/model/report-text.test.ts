@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { splitReportSections } from '../../src/model/report-text.ts';
+import { cleanGeneratedText, splitReportSections } from '../../src/model/report-text.ts';
 
 describe('report sections', () => {
   const cases: Array<{ name: string; text: string; findings: string; impression: string }> = [
@@ -40,6 +40,22 @@ describe('report sections', () => {
       const sections = splitReportSections(testCase.text);
       assert.equal(sections.findings, testCase.findings);
       assert.equal(sections.impression, testCase.impression);
+    });
+  }
+});
+
+describe('generated text cleaning', () => {
+  const cases: [string, string, string][] = [
+    ['keeps text, tabs and line feeds', 'Lungs clear.\n\tNo effusion.', 'Lungs clear.\n\tNo effusion.'],
+    ['turns CR LF and CR into LF', 'a\r\nb\rc', 'a\nb\nc'],
+    ['drops C0 controls', 'a\u0001b\u0010c\u001bd', 'abcd'],
+    ['drops DEL and C1 controls', 'a\u007fb\u0085c', 'abc'],
+    ['drops replacement characters', 'no\ufffdd\ufffdule', 'nodule'],
+    ['keeps accented and CJK text', 'épanchement łagodny 结节', 'épanchement łagodny 结节'],
+  ];
+  for (const [name, input, expected] of cases) {
+    it(name, () => {
+      assert.equal(cleanGeneratedText(input), expected);
     });
   }
 });
