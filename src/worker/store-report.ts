@@ -28,6 +28,8 @@ export async function insertReportWithDeliveries(
   input: { report: NewReport; deliveries: NewDelivery[]; studyInstanceUid: string; seriesInstanceUid: string },
 ): Promise<void> {
   const { report } = input;
+  // A study processed again (for example after late instances) gets a new report that replaces the last one.
+  const previous = await manager.findOne(Report, { where: { studyId: report.studyId }, order: { createdAt: 'DESC' } });
   await manager.insert(Report, {
     id: report.id,
     studyId: report.studyId,
@@ -42,6 +44,7 @@ export async function insertReportWithDeliveries(
     instanceUids: report.instanceUids,
     timings: report.timings,
     createdAt: report.createdAt,
+    supersedesReportId: previous?.id ?? null,
   });
 
   for (const delivery of input.deliveries) {

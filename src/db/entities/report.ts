@@ -47,4 +47,8 @@ export class Report {
 
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
+
+  /** The earlier report of the same study that this one replaces; null for a first report. */
+  @Column({ name: 'supersedes_report_id', type: 'uuid', nullable: true })
+  supersedesReportId!: string | null;
 }
