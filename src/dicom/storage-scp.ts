@@ -1,198 +1,445 @@
 /**
- * The Storage SCP for one connection, on dcmjs-dimse's Scp. It checks the association against the
- * policy, streams each C-STORE dataset into a spool file behind a Part 10 file meta header, checks the
- * dataset against the command, hands the file to the instance sink and sends the response only once
- * the sink has made it durable. Every failure becomes a status through statusForStoreFailure().
+ * The Storage SCP for one connection. dcmjs-dimse's Scp still reads A-ASSOCIATE-RQ and writes the
+ * A-ASSOCIATE-AC/RJ and A-RELEASE-RP, but the byte stream, the P-DATA-TF PDUs and the C-STORE and C-ECHO
+ * messages are handled here (see pdu.ts for why). Each dataset streams into a spool file while it is
+ * hashed and its structure checked; the response is sent only once the sink has made the instance
+ * durable. Every failure becomes a status through statusForStoreFailure(), and every protocol error an
+ * A-ABORT that ends this association only.
  */
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import type { Writable } from 'node:stream';
 
 import dcmjsDimse from 'dcmjs-dimse';
 
 import type { Logger } from '../logging/logger.ts';
 import { checkAssociation, decidePresentationContext, normalizeAddress, REJECTION_FIELDS, type ListenerPolicy } from './association-policy.ts';
+import { datasetEncoding, type SopClassRole } from './conformance.ts';
+import { CommandField, CommandSetError, encodeResponse, readCommandSet, type CommandSet } from './dimse-command.ts';
 import { formatStatus, StoreFailure, StoreStatus, statusForStoreFailure } from './dimse-status.ts';
-import type { AssociationInfo, InstanceSink, SpoolFile } from './instance-sink.ts';
-import { encodeFileMetaHeader, readDicomHeader } from './part10.ts';
+import { IncomingDataset } from './incoming-dataset.ts';
+import type { AssociationEnd, AssociationInfo, AssociationRejection, InstanceSink } from './instance-sink.ts';
+import { encodeFileMetaHeader } from './part10.ts';
+import { AbortReason, AbortSource, encodeAAbort, encodeCommandPDataTf, PduError, PduReader, PduType, readApplicationContextName, type PdvHeader } from './pdu.ts';
 
-const { Scp, Dataset, constants, responses } = dcmjsDimse;
+const { Scp, constants } = dcmjsDimse;
 type Association = InstanceType<typeof dcmjsDimse.association.Association>;
-type PresentationContext = InstanceType<typeof dcmjsDimse.association.PresentationContext>;
-type CStoreRequest = InstanceType<typeof dcmjsDimse.requests.CStoreRequest>;
-type CEchoRequest = InstanceType<typeof dcmjsDimse.requests.CEchoRequest>;
-type DimseDataset = InstanceType<typeof dcmjsDimse.Dataset>;
+
+/** Largest A-ASSOCIATE-RQ (or other non-data PDU) read; 128 presentation contexts take about 100 KiB. */
+const MAX_CONTROL_PDU_LENGTH = 1024 * 1024;
+
+/** Reserves and frees association slots (connection and association limits live in the listener). */
+export interface AssociationAdmission {
+  admit(association: AssociationInfo): AssociationRejection | undefined;
+  release(association: AssociationInfo): void;
+}
 
 export interface StorageScpDependencies {
   policy: ListenerPolicy;
   sink: InstanceSink;
+  admission: AssociationAdmission;
   logger: Logger;
   /** Registers work that shutdown must wait for (audit rows, stores in progress). */
   track: (work: Promise<unknown>) => void;
+  /** An association with no PDU for this long, and no C-STORE being stored, is aborted. */
+  idleTimeoutMs: number;
 }
 
-export type ScpOptions = ConstructorParameters<typeof Scp>[1];
+interface AcceptedContext {
+  abstractSyntaxUid: string;
+  transferSyntaxUid: string;
+  role: SopClassRole | 'verification';
+}
+
+/** A DIMSE message whose dataset is arriving. */
+interface MessageInProgress {
+  presentationContextId: number;
+  context: AcceptedContext;
+  command: CommandSet;
+  /** Absent when the dataset is read and dropped because the status is already decided. */
+  dataset?: IncomingDataset;
+  rejection?: StoreFailure;
+  /** Response command field; C-STORE-RSP, or the request's field with bit 15 for an unrecognized operation. */
+  responseField: number;
+}
+
+type ScpState = 'awaiting_request' | 'established' | 'closed';
 
 export class StorageScp extends Scp {
-  private readonly deps: StorageScpDependencies;
-  private readonly info: AssociationInfo;
+  private deps!: StorageScpDependencies;
+  /** The connection; dcmjs-dimse keeps the same socket as `socket`. */
+  private connection!: Socket;
+  private info!: AssociationInfo;
+  private state: ScpState = 'awaiting_request';
+  private reader!: PduReader;
+  /** The PDV being read and where its bytes go. */
+  private pdv: (PdvHeader & { target: 'command' | 'dataset' }) | undefined;
+  private contexts = new Map<number, AcceptedContext>();
+  private commandParts: Buffer[] = [];
+  private message: MessageInProgress | undefined;
+  private readonly pending = new Set<Promise<void>>();
+  private releaseRequested = false;
   private accepted = false;
-  private instancesStored = 0;
-  private receivedSpool: SpoolFile | undefined;
+  private endResult: AssociationEnd | undefined;
+  private applicationContextName: string | undefined;
+  private counts = { stored: 0, failed: 0, bytes: 0 };
 
-  constructor(socket: Socket, options: ScpOptions, deps: StorageScpDependencies) {
-    super(socket, options);
+  constructor(socket: Socket, deps: StorageScpDependencies) {
+    super(socket, { logCommandDatasets: false, logDatasets: false });
     this.deps = deps;
+    this.connection = socket;
     this.info = {
       associationId: randomUUID(),
       callingAeTitle: '',
       calledAeTitle: '',
       remoteAddress: normalizeAddress(socket.remoteAddress),
+      startedAt: new Date(),
     };
-    this.on('close', () => this.onClose());
+    this.reader = new PduReader(
+      { maxPDataLength: dcmjsDimse.Implementation.getMaxPduLength(), maxOtherLength: MAX_CONTROL_PDU_LENGTH },
+      {
+        onControlPdu: (pdu) => this.handleControlPdu(pdu),
+        onPdvStart: (header) => this.onPdvStart(header),
+        onPdvData: (data) => this.onPdvData(data),
+        onPdvEnd: () => this.onPdvEnd(),
+      },
+    );
+    this.on('networkError', (error: Error) => this.abortAssociation(AbortReason.InvalidPduParameterValue, 'the A-ASSOCIATE-RQ cannot be read', error));
+    this.wireSocket(socket);
+  }
+
+  /** Replaces dcmjs-dimse's socket handling, which the Network constructor installs; see wireSocket(). */
+  _wrapSocket(): void {}
+
+  private wireSocket(socket: Socket): void {
+    socket.setTimeout(this.deps.idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('timeout', () => this.onIdleTimeout());
+    socket.on('error', (error: Error) => {
+      this.deps.logger.warn('DICOM connection error', { associationId: this.info.associationId, remoteAddress: this.info.remoteAddress, err: error });
+      this.endResult ??= 'connection_closed';
+      socket.destroy();
+    });
+    socket.on('close', () => this.onClose());
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
+    this.counts.bytes += chunk.length;
+    try {
+      this.reader.push(chunk);
+    } catch (error) {
+      if (!(error instanceof PduError)) throw error;
+      this.abortAssociation(error.abortReason, error.message, error);
+    }
+  }
+
+  private handleControlPdu(pdu: Buffer): void {
+    const type = pdu[0];
+    if (type === PduType.AssociateRq && this.state === 'awaiting_request') {
+      this.applicationContextName = readApplicationContextName(pdu);
+      this.processWithDcmjsDimse(pdu);
+    } else if (type === PduType.ReleaseRq && this.state === 'established') {
+      this.processWithDcmjsDimse(pdu);
+    } else if (type === PduType.Abort) {
+      this.processWithDcmjsDimse(pdu);
+    } else {
+      this.abortAssociation(AbortReason.UnexpectedPdu, `unexpected PDU type 0x0${type} in state ${this.state}`);
+    }
+  }
+
+  /** Hands a control PDU to dcmjs-dimse, which emits associationRequested, associationReleaseRequested or abort. */
+  private processWithDcmjsDimse(pdu: Buffer): void {
+    const processPdu = (Object.getPrototypeOf(Scp.prototype) as { _processPdu(this: unknown, pdu: Buffer): Promise<void> })._processPdu;
+    void processPdu.call(this, pdu);
   }
 
   override associationRequested(association: Association): void {
     this.info.callingAeTitle = association.getCallingAeTitle().trim();
     this.info.calledAeTitle = association.getCalledAeTitle().trim();
-    const logger = this.deps.logger;
 
-    const rejection = checkAssociation(this.deps.policy, this.info);
+    let rejection = checkAssociation(this.deps.policy, { ...this.info, applicationContextName: this.applicationContextName });
+    if (!rejection && !this.deps.sink.storageAvailable()) rejection = 'storage_unavailable';
+    rejection ??= this.deps.admission.admit(this.info);
     if (rejection) {
-      const fields = REJECTION_FIELDS[rejection];
-      logger.warn('association rejected', { ...this.logFields(), reason: fields.text });
-      this.sendAssociationReject(fields.result, fields.source, fields.reason);
-      this.deps.track(this.deps.sink.associationRejected({ ...this.info }, rejection));
+      this.reject(rejection);
       return;
     }
 
     for (const proposed of association.getPresentationContexts()) {
-      const context: PresentationContext = association.getPresentationContext(proposed.id);
-      const decision = decidePresentationContext(context.getAbstractSyntaxUid(), context.getTransferSyntaxUids());
+      const context = association.getPresentationContext(proposed.id);
+      const decision = decidePresentationContext(this.deps.policy, context.getAbstractSyntaxUid(), context.getTransferSyntaxUids());
       if (decision.accepted) {
         context.setResult(constants.PresentationContextResult.Accept, decision.transferSyntaxUid);
+        this.contexts.set(proposed.id, { abstractSyntaxUid: context.getAbstractSyntaxUid(), transferSyntaxUid: decision.transferSyntaxUid, role: decision.role });
       } else if (decision.reason === 'abstract_syntax_not_supported') {
         context.setResult(constants.PresentationContextResult.RejectAbstractSyntaxNotSupported);
       } else {
         context.setResult(constants.PresentationContextResult.RejectTransferSyntaxesNotSupported);
       }
+      // SCP/SCU role selection (PS3.7 D.3.3.4): we are never the SCP of a C-STORE we would send.
+      if (context.getProviderRole()) context.setProviderRole(false);
     }
+    // dcmjs-dimse announces min(requestor's, our) maximum PDU length, but the A-ASSOCIATE-AC item is the
+    // acceptor's own receive limit (PS3.8 D.1). Announcing ours spares DCMTK senders (16 KiB by default)
+    // 30 PDUs per CT slice. Asynchronous operations are not offered: one C-STORE at a time.
+    association.setMaxPduLength(dcmjsDimse.Implementation.getMaxPduLength());
+    association.setNegotiateAsyncOps(false);
+
+    this.state = 'established';
     this.accepted = true;
     this.sendAssociationAccept();
-    logger.info('association accepted', this.logFields());
+    this.deps.logger.info('association accepted', { ...this.logFields(), count: this.contexts.size });
     this.deps.track(this.deps.sink.associationAccepted({ ...this.info }));
   }
 
+  private reject(rejection: AssociationRejection): void {
+    const fields = REJECTION_FIELDS[rejection];
+    this.deps.logger.warn('association rejected', { ...this.logFields(), reason: fields.text, code: rejection });
+    this.sendAssociationReject(fields.result, fields.source, fields.reason);
+    this.state = 'closed';
+    this.reader.stop();
+    this.deps.track(this.deps.sink.associationRejected({ ...this.info }, rejection));
+    // The requestor closes the connection after A-ASSOCIATE-RJ (PS3.8 9.2.2); we stop reading now.
+    this.connection.end();
+  }
+
   override associationReleaseRequested(): void {
-    this.sendAssociationReleaseResponse();
+    this.releaseRequested = true;
+    this.endResult = 'released';
+    if (this.pending.size === 0) this.sendAssociationReleaseResponse();
   }
 
   /** A-ABORT from the peer (PS3.8 7.3): the association ends at once and the connection is closed. */
   override abort(source: number, reason: number): void {
     this.deps.logger.info('association aborted by peer', { associationId: this.info.associationId, reason: `source ${source}, reason ${reason}` });
-    this.socketOf().end();
+    this.endResult = 'aborted_by_peer';
+    this.state = 'closed';
+    this.reader.stop();
+    this.connection.destroy();
   }
 
-  override cEchoRequest(request: CEchoRequest, callback: (response: InstanceType<typeof responses.CEchoResponse>) => void): void {
-    const response = responses.CEchoResponse.fromRequest(request);
-    response.setStatus(constants.Status.Success);
-    callback(response);
+  /** Sends A-ABORT (service provider) and closes the connection; other associations are not affected. */
+  private abortAssociation(reason: number, description: string, cause?: unknown): void {
+    if (this.state === 'closed') return;
+    this.deps.logger.warn('association aborted', { ...this.logFields(), reason: description, err: cause });
+    this.endResult = 'aborted';
+    this.state = 'closed';
+    this.reader.stop();
+    const socket = this.connection;
+    socket.end(encodeAAbort(AbortSource.ServiceProvider, reason), () => socket.destroy());
   }
 
-  override createStoreWritableStream(context: PresentationContext, request: CStoreRequest): Writable {
-    const spool = this.deps.sink.createSpool();
-    spool.stream.write(
-      encodeFileMetaHeader({
-        mediaStorageSopClassUid: request.getAffectedSopClassUid(),
-        mediaStorageSopInstanceUid: request.getAffectedSopInstanceUid(),
-        transferSyntaxUid: context.getAcceptedTransferSyntaxUid() ?? '',
-        sourceApplicationEntityTitle: this.info.callingAeTitle,
-      }),
-    );
-    this.receivedSpool = spool;
-    return spool.stream;
+  private onIdleTimeout(): void {
+    if (this.pending.size > 0 || this.state === 'closed') return;
+    this.deps.logger.warn('association idle timeout', { ...this.logFields(), durationMs: this.deps.idleTimeoutMs });
+    this.endResult = 'timed_out';
+    this.abortAssociation(AbortReason.NotSpecified, 'no PDU within the idle timeout');
   }
 
-  override createDatasetFromStoreWritableStream(
-    writable: Writable,
-    context: PresentationContext,
-    callback: (dataset: DimseDataset) => void,
-  ): void {
-    // dcmjs-dimse has already called end(); the C-STORE is handled once the spool file is flushed.
-    const finished = writable.writableFinished ? Promise.resolve() : once(writable, 'finish');
-    finished.then(
-      () => callback(new Dataset({}, context.getAcceptedTransferSyntaxUid())),
-      () => callback(new Dataset({}, context.getAcceptedTransferSyntaxUid())),
-    );
+  private onPdvStart(header: PdvHeader): void {
+    if (this.state !== 'established') {
+      this.abortAssociation(AbortReason.UnexpectedPdu, `unexpected P-DATA-TF in state ${this.state}`);
+      return;
+    }
+    if (!this.contexts.has(header.presentationContextId)) {
+      this.abortAssociation(AbortReason.InvalidPduParameterValue, `PDV for presentation context ${header.presentationContextId}, which was not accepted`);
+      return;
+    }
+    if (header.isCommand) {
+      if (this.message) {
+        this.abortAssociation(AbortReason.UnexpectedPduParameter, 'command fragment received while a dataset was expected');
+        return;
+      }
+      this.pdv = { ...header, target: 'command' };
+      return;
+    }
+    if (this.message?.presentationContextId !== header.presentationContextId) {
+      this.abortAssociation(AbortReason.UnexpectedPduParameter, 'dataset fragment without a matching command');
+      return;
+    }
+    this.pdv = { ...header, target: 'dataset' };
   }
 
-  override cStoreRequest(request: CStoreRequest, callback: (response: InstanceType<typeof responses.CStoreResponse>) => void): void {
-    const spool = this.receivedSpool;
-    this.receivedSpool = undefined;
-    const work = this.handleStore(request, spool).then((status) => {
-      const response = responses.CStoreResponse.fromRequest(request);
-      response.setStatus(status);
-      callback(response);
+  private onPdvData(data: Buffer): void {
+    if (this.pdv?.target === 'command') {
+      this.commandParts.push(data);
+      return;
+    }
+    const dataset = this.message?.dataset;
+    if (dataset && !dataset.write(data)) {
+      const socket = this.connection;
+      socket.pause();
+      void dataset.spool.drained().then(() => socket.resume());
+    }
+  }
+
+  private onPdvEnd(): void {
+    const pdv = this.pdv;
+    this.pdv = undefined;
+    if (!pdv?.isLast) return;
+    if (pdv.target === 'command') {
+      this.onCommand(pdv.presentationContextId, this.contexts.get(pdv.presentationContextId)!);
+      return;
+    }
+    const message = this.message!;
+    this.message = undefined;
+    this.respondWhenDone(message);
+  }
+
+  /** Reads a complete command set and starts its message. */
+  private onCommand(presentationContextId: number, context: AcceptedContext): void {
+    let command: CommandSet;
+    try {
+      command = readCommandSet(Buffer.concat(this.commandParts));
+    } catch (error) {
+      if (!(error instanceof CommandSetError)) throw error;
+      this.abortAssociation(AbortReason.InvalidPduParameterValue, error.message, error);
+      return;
+    } finally {
+      this.commandParts = [];
+    }
+
+    if (command.commandField === CommandField.CCancelRq) return;
+    if (command.commandField === CommandField.CEchoRq && !command.hasDataset) {
+      this.sendDimseResponse(presentationContextId, { commandField: CommandField.CEchoRsp, command, status: StoreStatus.Success });
+      return;
+    }
+
+    const message: MessageInProgress = { presentationContextId, context, command, responseField: CommandField.CStoreRsp };
+    if (command.commandField !== CommandField.CStoreRq) {
+      message.responseField = (command.commandField | 0x8000) & 0xffff;
+      message.rejection = new StoreFailure('sop_class_not_supported', 'only C-STORE and C-ECHO are supported');
+    } else if (context.role === 'verification' || command.affectedSopClassUid !== context.abstractSyntaxUid) {
+      message.rejection = new StoreFailure('sop_class_not_supported', 'the SOP class differs from the presentation context');
+    } else if (!this.deps.sink.storageAvailable()) {
+      message.rejection = new StoreFailure('storage_unavailable', 'the instance store is above its disk-use watermark');
+    } else {
+      message.dataset = this.startDataset(command, context);
+    }
+
+    if (command.hasDataset) {
+      this.message = message;
+    } else {
+      this.respondWhenDone({ ...message, rejection: message.rejection ?? new StoreFailure('dataset_unparseable', 'C-STORE-RQ without a dataset') });
+    }
+  }
+
+  private startDataset(command: CommandSet, context: AcceptedContext): IncomingDataset {
+    const fileMetaHeader = encodeFileMetaHeader({
+      mediaStorageSopClassUid: command.affectedSopClassUid,
+      mediaStorageSopInstanceUid: command.affectedSopInstanceUid,
+      transferSyntaxUid: context.transferSyntaxUid,
+      sourceApplicationEntityTitle: this.info.callingAeTitle,
     });
-    this.deps.track(work);
+    return new IncomingDataset(this.deps.sink.createSpool(), fileMetaHeader, datasetEncoding(context.transferSyntaxUid)!);
   }
 
-  private async handleStore(request: CStoreRequest, spool: SpoolFile | undefined): Promise<number> {
-    const sopClassUid = request.getAffectedSopClassUid();
-    const sopInstanceUid = request.getAffectedSopInstanceUid();
+  /** Stores the message's dataset and sends its response; the idle timeout pauses meanwhile. */
+  private respondWhenDone(message: MessageInProgress): void {
+    this.connection.setTimeout(0);
+    const work = this.store(message).then(({ status, comment }) => {
+      const isUnrecognized = message.responseField !== CommandField.CStoreRsp;
+      this.sendDimseResponse(message.presentationContextId, {
+        commandField: message.responseField,
+        command: message.command,
+        status: isUnrecognized ? StoreStatus.UnrecognizedOperation : status,
+        comment,
+        withInstance: !isUnrecognized,
+      });
+    });
+    const settled = work.finally(() => {
+      this.pending.delete(settled);
+      if (this.pending.size > 0 || this.state === 'closed') return;
+      this.connection.setTimeout(this.deps.idleTimeoutMs);
+      if (this.releaseRequested) this.sendAssociationReleaseResponse();
+    });
+    this.pending.add(settled);
+    this.deps.track(settled);
+  }
+
+  private async store(message: MessageInProgress): Promise<{ status: number; comment?: string }> {
+    const { command } = message;
     const logger = this.deps.logger.child({ associationId: this.info.associationId });
     let handedToSink = false;
     try {
-      if (!spool) throw new StoreFailure('storage_failed', 'no spool file was created for the dataset');
-      if (spool.stream.failure) {
-        throw new StoreFailure('storage_failed', 'writing the spool file failed', { cause: spool.stream.failure });
-      }
-
-      const header = await readDicomHeader(spool.path).catch((error: unknown) => {
-        throw new StoreFailure('dataset_unparseable', 'the dataset cannot be parsed', { cause: error });
-      });
-      if (header.dataset.SOPClassUID !== sopClassUid) {
+      if (message.rejection) throw message.rejection;
+      const dataset = message.dataset!;
+      const scan = await dataset.complete();
+      if (!scan.ok) throw new StoreFailure('dataset_unparseable', `the dataset cannot be parsed: ${scan.error.message}`, { cause: scan.error });
+      if (scan.attributes.SOPClassUID !== command.affectedSopClassUid) {
         throw new StoreFailure('dataset_mismatch', 'SOP Class UID of the dataset differs from the C-STORE command');
       }
-      if (header.dataset.SOPInstanceUID !== sopInstanceUid) {
+      if (scan.attributes.SOPInstanceUID !== command.affectedSopInstanceUid) {
         throw new StoreFailure('dataset_mismatch', 'SOP Instance UID of the dataset differs from the C-STORE command');
       }
 
       handedToSink = true;
-      const result = await this.deps.sink.storeInstance(spool, {
+      const result = await this.deps.sink.storeInstance(dataset.spool, {
         association: { ...this.info },
-        sopClassUid,
-        sopInstanceUid,
-        transferSyntaxUid: String(header.meta.TransferSyntaxUID ?? ''),
-        header,
+        sopClassUid: command.affectedSopClassUid,
+        sopInstanceUid: command.affectedSopInstanceUid,
+        transferSyntaxUid: message.context.transferSyntaxUid,
+        role: message.context.role as SopClassRole,
+        attributes: scan.attributes,
+        sha256: scan.sha256,
+        sizeBytes: scan.sizeBytes,
       });
-      if (result.outcome === 'stored') this.instancesStored += 1;
-      logger.debug('instance stored', { sopInstanceUid, state: result.outcome });
-      return StoreStatus.Success;
+      if (result.outcome !== 'duplicate') this.counts.stored += 1;
+      logger.debug('instance stored', { sopInstanceUid: command.affectedSopInstanceUid, state: result.outcome });
+      return { status: StoreStatus.Success };
     } catch (error) {
       const status = statusForStoreFailure(error);
-      logger.warn('C-STORE failed', { sopInstanceUid, sopClassUid, statusHex: formatStatus(status), err: error });
-      if (spool && !handedToSink) await this.deps.sink.discardSpool(spool).catch(() => undefined);
-      return status;
+      this.counts.failed += 1;
+      logger.warn('C-STORE failed', { sopInstanceUid: command.affectedSopInstanceUid, sopClassUid: command.affectedSopClassUid, statusHex: formatStatus(status), err: error });
+      if (message.dataset && !handedToSink) await message.dataset.spool.discard().catch(() => undefined);
+      // Error Comment carries our own message, which names attributes but never their values.
+      const comment = error instanceof StoreFailure ? error.message : 'internal error while storing; send again later';
+      return { status, comment };
     }
+  }
+
+  private sendDimseResponse(
+    presentationContextId: number,
+    response: { commandField: number; command: CommandSet; status: number; comment?: string; withInstance?: boolean },
+  ): void {
+    const socket = this.connection;
+    if (socket.destroyed || !socket.writable) return;
+    const commandSet = encodeResponse({
+      commandField: response.commandField,
+      messageIdBeingRespondedTo: response.command.messageId,
+      affectedSopClassUid: response.command.affectedSopClassUid,
+      affectedSopInstanceUid: response.withInstance === false || response.commandField === CommandField.CEchoRsp ? undefined : response.command.affectedSopInstanceUid,
+      status: response.status,
+      errorComment: response.comment,
+    });
+    socket.write(encodeCommandPDataTf(presentationContextId, commandSet));
   }
 
   private onClose(): void {
-    if (this.receivedSpool) {
-      // The connection closed in the middle of a dataset: the partial file must not survive.
-      this.deps.track(this.deps.sink.discardSpool(this.receivedSpool));
-      this.receivedSpool = undefined;
-    }
+    this.state = 'closed';
+    const message = this.message;
+    this.message = undefined;
+    // The connection closed in the middle of a dataset: the partial file must not survive.
+    if (message?.dataset) this.deps.track(message.dataset.spool.discard());
     if (!this.accepted) return;
-    // Network.getStatistics() exists at run time but is missing from dcmjs-dimse 0.3.3's type declarations.
-    const bytesReceived = (this as unknown as { getStatistics(): { getBytesReceived(): number } }).getStatistics().getBytesReceived();
-    this.deps.logger.info('association ended', { ...this.logFields(), count: this.instancesStored, bytes: bytesReceived });
-    this.deps.track(this.deps.sink.associationEnded({ ...this.info }, { instancesStored: this.instancesStored, bytesReceived }));
+
+    const finished = Promise.allSettled([...this.pending]).then(async () => {
+      this.deps.admission.release(this.info);
+      const summary = {
+        result: this.endResult ?? 'connection_closed',
+        instancesStored: this.counts.stored,
+        instancesFailed: this.counts.failed,
+        bytesReceived: this.counts.bytes,
+        endedAt: new Date(),
+      } as const;
+      this.deps.logger.info('association ended', { ...this.logFields(), state: summary.result, count: summary.instancesStored, bytes: summary.bytesReceived });
+      await this.deps.sink.associationEnded({ ...this.info }, summary);
+    });
+    this.deps.track(finished);
   }
 
-  private socketOf(): Socket {
-    return (this as unknown as { socket: Socket }).socket;
+  private isClosed(): boolean {
+    return this.state === 'closed';
   }
 
   private logFields(): Record<string, unknown> {
