@@ -22,6 +22,11 @@ export const AUDIT_ACTIONS = [
   'report_failed',
   'delivery_succeeded',
   'delivery_failed',
+  'dicom_instance_replaced',
+  'study_reopened',
+  'study_forced_complete',
+  'late_arrival_decided',
+  'instance_files_missing',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -1,193 +1,212 @@
 /**
  * The InstanceSink that the DICOM listener calls: it moves each spooled file into the instance store,
- * records study, series and instance in one transaction, and writes the association audit rows.
- * Order of a store: hash the spool file, check for an existing SOPInstanceUID, rename into the store
- * (durable), commit the rows, and only then return, so the listener can send Success.
+ * records study, series and instance, applies the duplicate policy, and writes the association log and
+ * its audit rows. A store writes the spool file, renames it into the store, then syncs file and folder
+ * and commits the row, and returns only when all of that is done, so the listener can send Success.
  */
 import { randomUUID } from 'node:crypto';
 
 import type { Database } from '../db/database.ts';
-import { countNewInstance, findInstanceBySopInstanceUid, insertInstanceIfNew, upsertSeriesReturningId, upsertStudyReturningState } from '../db/queries/ingest.ts';
+import { finishAssociationLog, insertAssociationLog } from '../db/queries/associations.ts';
+import { deleteInstanceWithContent, findInstanceBySopInstanceUid, recordInstance, type RecordInstanceInput, type RecordInstanceResult } from '../db/queries/ingest.ts';
+import type { EntityManager } from 'typeorm';
 import { recordAudit } from '../audit/record-audit.ts';
 import { StoreFailure } from '../dicom/dimse-status.ts';
-import type { AssociationInfo, AssociationRejection, InstanceSink, ReceivedInstance, SpoolFile, StoreResult } from '../dicom/instance-sink.ts';
+import type { AssociationInfo, AssociationRejection, AssociationSummary, InstanceSink, ReceivedInstance, SpoolFile, StoreResult } from '../dicom/instance-sink.ts';
 import { getLogger } from '../logging/logger.ts';
-import { numberValue, numberValues, personNameValue, stringValue, stringValues } from './header-fields.ts';
+import type { DiskSpaceMonitor } from './disk-space.ts';
+import { instanceFields, seriesFields, studyFields } from './header-fields.ts';
 import { InstanceStore, InvalidUidError } from './instance-store.ts';
+import { SpoolWriter } from './spool-writer.ts';
+
+/** What happens to a SOPInstanceUID received again with different content. */
+export type DuplicatePolicy = 'keep_first' | 'replace';
+
+export interface IngestOptions {
+  duplicatePolicy?: DuplicatePolicy;
+  /** Absent: the store is always taken as available. */
+  diskSpace?: DiskSpaceMonitor;
+}
+
+/**
+ * Attempts of the record statement. It fails only when another association creates the same new study
+ * or series at the same moment; the second attempt finds the row the other one committed.
+ */
+const RECORD_ATTEMPTS = 3;
 
 export class IngestSink implements InstanceSink {
   private readonly logger = getLogger('ingest');
+  private readonly duplicatePolicy: DuplicatePolicy;
 
   constructor(
     private readonly database: Database,
     private readonly store: InstanceStore,
-  ) {}
-
-  createSpool(): SpoolFile {
-    const writer = this.store.createSpool();
-    return { path: writer.path, stream: writer };
+    private readonly options: IngestOptions = {},
+  ) {
+    this.duplicatePolicy = options.duplicatePolicy ?? 'keep_first';
   }
 
-  async discardSpool(spool: SpoolFile): Promise<void> {
-    spool.stream.destroy();
-    await this.store.remove(spool.path);
+  createSpool(): SpoolFile {
+    return this.store.createSpool();
+  }
+
+  storageAvailable(): boolean {
+    return this.options.diskSpace?.available() ?? true;
   }
 
   async storeInstance(spool: SpoolFile, instance: ReceivedInstance): Promise<StoreResult> {
-    const { dataset } = instance.header;
-    const studyInstanceUid = stringValue(dataset, 'StudyInstanceUID');
-    const seriesInstanceUid = stringValue(dataset, 'SeriesInstanceUID');
+    if (!(spool instanceof SpoolWriter)) throw new TypeError('the spool file was not created by this sink');
+    const { attributes } = instance;
+    const studyInstanceUid = typeof attributes.StudyInstanceUID === 'string' ? attributes.StudyInstanceUID : '';
+    const seriesInstanceUid = typeof attributes.SeriesInstanceUID === 'string' ? attributes.SeriesInstanceUID : '';
     if (!studyInstanceUid || !seriesInstanceUid) {
-      await this.store.remove(spool.path);
-      throw new StoreFailure('dataset_unparseable', 'the dataset has no StudyInstanceUID or SeriesInstanceUID');
+      await spool.discard();
+      throw new StoreFailure('dataset_mismatch', 'the dataset has no StudyInstanceUID or SeriesInstanceUID');
     }
 
     let relativePath: string;
-    let digest: { sha256: string; sizeBytes: number };
     try {
-      digest = await this.store.digest(spool.path);
-      relativePath = this.store.relativePathFor({ studyInstanceUid, seriesInstanceUid, sopInstanceUid: instance.sopInstanceUid }, digest.sha256);
+      relativePath = this.store.relativePathFor({ studyInstanceUid, seriesInstanceUid, sopInstanceUid: instance.sopInstanceUid }, instance.sha256);
     } catch (error) {
-      await this.store.remove(spool.path);
-      if (error instanceof InvalidUidError) throw new StoreFailure('dataset_unparseable', error.message, { cause: error });
-      throw new StoreFailure('storage_failed', 'reading the spool file failed', { cause: error });
+      await spool.discard();
+      if (error instanceof InvalidUidError) throw new StoreFailure('invalid_uid', error.message, { cause: error });
+      throw error;
     }
 
-    const existing = await this.findExisting(instance.sopInstanceUid, spool);
-    if (existing) return this.handleDuplicate(spool, instance, existing.sha256 === digest.sha256, studyInstanceUid);
-
     try {
-      await this.store.commitSpool(spool.path, relativePath);
+      await spool.flush();
+      await this.store.placeSpool(spool.path, relativePath);
     } catch (error) {
-      await this.store.remove(spool.path);
-      throw new StoreFailure('storage_failed', 'moving the file into the instance store failed', { cause: error });
+      await spool.discard();
+      throw new StoreFailure('storage_failed', 'writing the instance file failed', { cause: error });
     }
 
-    let inserted: boolean;
+    // The file's sync, its folder's sync and the database commit run at once; Success waits for all three.
+    // A crash before all three are done leaves at most a row whose file is incomplete or missing, for an
+    // instance that was not acknowledged: the sender sends it again, and the resend lands on the same path.
+    const record = this.recordInput(instance, { studyInstanceUid, seriesInstanceUid, relativePath });
+    const [durable, recorded] = await Promise.allSettled([
+      Promise.all([spool.syncAndClose(), this.store.syncFolder(relativePath)]),
+      this.recordOnce(record),
+    ]);
+    if (durable.status === 'rejected') throw new StoreFailure('storage_failed', 'syncing the instance file failed', { cause: durable.reason });
+
     try {
-      inserted = await this.recordInstance(instance, { studyInstanceUid, seriesInstanceUid, relativePath, ...digest });
+      if (recorded.status === 'rejected') throw recorded.reason;
+      let result = recorded.value;
+      for (let attempt = 1; ; attempt += 1) {
+        if (result.kind === 'inserted') return { outcome: 'stored' };
+        if (result.kind === 'series_in_other_study') {
+          throw new StoreFailure('dataset_mismatch', 'the SeriesInstanceUID is already stored under another study');
+        }
+        const existing = result.existing ?? (await this.database.run((manager) => findInstanceBySopInstanceUid(manager, instance.sopInstanceUid)));
+        if (existing?.sha256 === instance.sha256) return { outcome: 'duplicate' };
+        if (existing) {
+          const outcome = await this.handleConflict(instance, record, existing, studyInstanceUid);
+          if (outcome) return outcome;
+        }
+        // The stored copy changed between our reads (a replace by another association): look again.
+        if (attempt >= RECORD_ATTEMPTS) throw new Error('the stored copy of the SOPInstanceUID kept changing');
+        result = await this.recordOnce(record);
+      }
     } catch (error) {
-      // Without its row the file is unreachable; the sender will retry after the failure status.
-      await this.store.remove(this.store.absolutePath(relativePath));
+      if (error instanceof StoreFailure) throw error;
+      // The file stays: it may be the one an identical, already recorded copy points to. A resend of this
+      // instance lands on the same path and records it.
       throw new StoreFailure('storage_failed', 'recording the instance in the database failed', { cause: error });
     }
-    if (!inserted) {
-      // Another association stored the same SOPInstanceUID between our check and our insert.
-      const winner = await this.database.run((manager) => findInstanceBySopInstanceUid(manager, instance.sopInstanceUid));
-      if (winner?.filePath !== relativePath) await this.store.remove(this.store.absolutePath(relativePath));
-      return { outcome: 'duplicate' };
-    }
-    return { outcome: 'stored' };
   }
 
-  private async findExisting(sopInstanceUid: string, spool: SpoolFile): Promise<{ sha256: string } | undefined> {
-    try {
-      return await this.database.run((manager) => findInstanceBySopInstanceUid(manager, sopInstanceUid));
-    } catch (error) {
-      await this.store.remove(spool.path);
-      throw new StoreFailure('storage_failed', 'looking up the SOPInstanceUID in the database failed', { cause: error });
+  /** Runs the record statement, again when a concurrent association created the same study or series. */
+  private async recordOnce(record: RecordInstanceInput): Promise<RecordInstanceResult> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.database.run((manager) => recordInstance(manager, record));
+      } catch (error) {
+        if (attempt >= RECORD_ATTEMPTS || !isForeignKeyViolation(error)) throw error;
+      }
     }
   }
 
   /**
-   * Keeps the first file of a SOPInstanceUID that is already stored. Identical content is a normal resend.
-   * Different content is logged and audited so that an administrator can look at it.
+   * Applies the duplicate policy to a SOPInstanceUID stored with other content. Returns undefined when the
+   * stored copy changed meanwhile and the caller should look again.
    */
-  private async handleDuplicate(spool: SpoolFile, instance: ReceivedInstance, identical: boolean, studyInstanceUid: string): Promise<StoreResult> {
-    await this.store.remove(spool.path);
-    if (!identical) {
-      this.logger.warn('SOPInstanceUID received again with different content; the first copy is kept', {
-        associationId: instance.association.associationId,
-        sopInstanceUid: instance.sopInstanceUid,
-      });
-      await this.database.transaction((manager) =>
-        recordAudit(manager, {
-          action: 'dicom_instance_conflict',
-          outcome: 'failure',
-          actorType: 'peer',
-          actor: instance.association.callingAeTitle,
-          sourceAddress: instance.association.remoteAddress,
-          studyInstanceUid,
-          correlationId: instance.association.associationId,
-          details: { sopInstanceUid: instance.sopInstanceUid, policy: 'keep_first' },
-        }),
-      );
+  private async handleConflict(
+    instance: ReceivedInstance,
+    record: RecordInstanceInput,
+    existing: { sha256: string; filePath: string },
+    studyInstanceUid: string,
+  ): Promise<StoreResult | undefined> {
+    const ids = { associationId: instance.association.associationId, sopInstanceUid: instance.sopInstanceUid };
+    if (this.duplicatePolicy === 'keep_first') {
+      await this.store.remove(this.store.absolutePath(record.instance.filePath));
+      this.logger.warn('SOPInstanceUID received again with different content; the first copy is kept', ids);
+      await this.database.transaction((manager) => this.auditConflict(manager, instance, studyInstanceUid, 'dicom_instance_conflict'));
+      return { outcome: 'duplicate' };
     }
-    return { outcome: 'duplicate' };
+
+    const replaced = await this.database.transaction(async (manager) => {
+      const removed = await deleteInstanceWithContent(manager, instance.sopInstanceUid, existing.sha256);
+      if (!removed) return undefined;
+      const result = await recordInstance(manager, { ...record, instance: { ...record.instance, id: randomUUID() } });
+      if (result.kind !== 'inserted') throw new Error('the replacing instance row was not inserted');
+      await this.auditConflict(manager, instance, studyInstanceUid, 'dicom_instance_replaced');
+      return removed;
+    });
+    if (!replaced) return undefined;
+    if (replaced.filePath !== record.instance.filePath) await this.store.remove(this.store.absolutePath(replaced.filePath));
+    this.logger.warn('SOPInstanceUID received again with different content; the new copy replaced the stored one', ids);
+    return { outcome: 'replaced' };
   }
 
-  private async recordInstance(
+  private async auditConflict(
+    manager: EntityManager,
     instance: ReceivedInstance,
-    stored: { studyInstanceUid: string; seriesInstanceUid: string; relativePath: string; sha256: string; sizeBytes: number },
-  ): Promise<boolean> {
-    const { dataset } = instance.header;
-    const receivedAt = new Date();
-    return this.database.transaction(async (manager) => {
-      const study = await upsertStudyReturningState(
-        manager,
-        {
-          id: randomUUID(),
-          studyInstanceUid: stored.studyInstanceUid,
-          patientId: stringValue(dataset, 'PatientID'),
-          issuerOfPatientId: stringValue(dataset, 'IssuerOfPatientID'),
-          patientName: personNameValue(dataset, 'PatientName'),
-          patientBirthDate: stringValue(dataset, 'PatientBirthDate'),
-          patientSex: stringValue(dataset, 'PatientSex'),
-          accessionNumber: stringValue(dataset, 'AccessionNumber'),
-          studyId: stringValue(dataset, 'StudyID'),
-          studyDate: stringValue(dataset, 'StudyDate'),
-          studyTime: stringValue(dataset, 'StudyTime'),
-          studyDescription: stringValue(dataset, 'StudyDescription'),
-          referringPhysicianName: personNameValue(dataset, 'ReferringPhysicianName'),
-          specificCharacterSet: stringValues(dataset, 'SpecificCharacterSet')?.join('\\') ?? null,
-        },
-        receivedAt,
-      );
-      const series = await upsertSeriesReturningId(
-        manager,
-        {
-          id: randomUUID(),
-          studyId: study.id,
-          seriesInstanceUid: stored.seriesInstanceUid,
-          modality: stringValue(dataset, 'Modality'),
-          seriesNumber: integerOrNull(numberValue(dataset, 'SeriesNumber')),
-          seriesDescription: stringValue(dataset, 'SeriesDescription'),
-        },
-        receivedAt,
-      );
-      if (series.studyId !== study.id) {
-        throw new StoreFailure('dataset_mismatch', 'the SeriesInstanceUID is already stored under another study');
-      }
+    studyInstanceUid: string,
+    action: 'dicom_instance_conflict' | 'dicom_instance_replaced',
+  ): Promise<void> {
+    await recordAudit(manager, {
+      action,
+      outcome: action === 'dicom_instance_conflict' ? 'failure' : 'success',
+      actorType: 'peer',
+      actor: instance.association.callingAeTitle,
+      sourceAddress: instance.association.remoteAddress,
+      studyInstanceUid,
+      correlationId: instance.association.associationId,
+      details: { sopInstanceUid: instance.sopInstanceUid, policy: this.duplicatePolicy },
+    });
+  }
 
-      const inserted = await insertInstanceIfNew(manager, {
+  private recordInput(
+    instance: ReceivedInstance,
+    stored: { studyInstanceUid: string; seriesInstanceUid: string; relativePath: string },
+  ): RecordInstanceInput {
+    const receivedAt = new Date();
+    return {
+      study: studyFields(instance.attributes, randomUUID(), stored.studyInstanceUid),
+      series: seriesFields(instance.attributes, randomUUID(), stored.seriesInstanceUid),
+      instance: instanceFields(instance.attributes, {
         id: randomUUID(),
-        studyId: study.id,
-        seriesId: series.id,
         sopInstanceUid: instance.sopInstanceUid,
         sopClassUid: instance.sopClassUid,
         transferSyntaxUid: instance.transferSyntaxUid,
         filePath: stored.relativePath,
-        sizeBytes: stored.sizeBytes,
-        sha256: stored.sha256,
-        modality: stringValue(dataset, 'Modality'),
-        instanceNumber: integerOrNull(numberValue(dataset, 'InstanceNumber')),
-        imageType: stringValues(dataset, 'ImageType'),
-        imagePositionPatient: numberValues(dataset, 'ImagePositionPatient', 3),
-        imageOrientationPatient: numberValues(dataset, 'ImageOrientationPatient', 6),
-        rows: integerOrNull(numberValue(dataset, 'Rows')),
-        columns: integerOrNull(numberValue(dataset, 'Columns')),
+        sizeBytes: instance.sizeBytes,
+        sha256: instance.sha256,
         callingAeTitle: instance.association.callingAeTitle,
         associationId: instance.association.associationId,
         receivedAt,
-      });
-      if (inserted) await countNewInstance(manager, study.id, series.id);
-      return inserted;
-    });
+      }),
+      processed: instance.role === 'processed',
+      eventIds: [randomUUID(), randomUUID()],
+    };
   }
 
   async associationAccepted(association: AssociationInfo): Promise<void> {
-    await this.database.transaction((manager) =>
-      recordAudit(manager, {
+    await this.database.transaction(async (manager) => {
+      await insertAssociationLog(manager, { ...this.logStart(association), result: 'in_progress', rejectionReason: null });
+      await recordAudit(manager, {
         action: 'dicom_association_accepted',
         outcome: 'success',
         actorType: 'peer',
@@ -195,13 +214,14 @@ export class IngestSink implements InstanceSink {
         sourceAddress: association.remoteAddress,
         correlationId: association.associationId,
         details: { calledAeTitle: association.calledAeTitle },
-      }),
-    );
+      });
+    });
   }
 
   async associationRejected(association: AssociationInfo, reason: AssociationRejection): Promise<void> {
-    await this.database.transaction((manager) =>
-      recordAudit(manager, {
+    await this.database.transaction(async (manager) => {
+      await insertAssociationLog(manager, { ...this.logStart(association), result: 'rejected', rejectionReason: reason });
+      await recordAudit(manager, {
         action: 'dicom_association_rejected',
         outcome: 'failure',
         actorType: 'peer',
@@ -209,26 +229,39 @@ export class IngestSink implements InstanceSink {
         sourceAddress: association.remoteAddress,
         correlationId: association.associationId,
         details: { calledAeTitle: association.calledAeTitle.slice(0, 16), reason },
-      }),
-    );
+      });
+    });
   }
 
-  async associationEnded(association: AssociationInfo, summary: { instancesStored: number; bytesReceived: number }): Promise<void> {
-    if (summary.instancesStored === 0) return;
-    await this.database.transaction((manager) =>
-      recordAudit(manager, {
+  async associationEnded(association: AssociationInfo, summary: AssociationSummary): Promise<void> {
+    await this.database.transaction(async (manager) => {
+      await finishAssociationLog(manager, association.associationId, summary);
+      if (summary.instancesStored === 0) return;
+      await recordAudit(manager, {
         action: 'dicom_instances_transferred',
         outcome: 'success',
         actorType: 'peer',
         actor: association.callingAeTitle,
         sourceAddress: association.remoteAddress,
         correlationId: association.associationId,
-        details: { instancesStored: summary.instancesStored, bytesReceived: summary.bytesReceived },
-      }),
-    );
+        details: { instancesStored: summary.instancesStored, instancesFailed: summary.instancesFailed, bytesReceived: summary.bytesReceived },
+      });
+    });
+  }
+
+  private logStart(association: AssociationInfo) {
+    return {
+      id: association.associationId,
+      callingAeTitle: association.callingAeTitle,
+      calledAeTitle: association.calledAeTitle,
+      remoteAddress: association.remoteAddress,
+      startedAt: association.startedAt,
+    };
   }
 }
 
-function integerOrNull(value: number | null): number | null {
-  return value !== null && Number.isInteger(value) ? value : null;
+/** PostgreSQL's foreign_key_violation (SQLSTATE 23503), on either driver. */
+function isForeignKeyViolation(error: unknown): boolean {
+  const driverError = (error as { driverError?: { code?: string } } | undefined)?.driverError;
+  return driverError?.code === '23503' || (error as { code?: string } | undefined)?.code === '23503';
 }

@@ -1,46 +1,55 @@
 /**
- * The instance store on disk. A received dataset is spooled under <store>/.spool, fsynced, then renamed
- * to <store>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>-<sha256 prefix>.dcm and the
- * folder is fsynced, so the file is durable before the database row points at it. The spool folder is
- * inside the store so that the rename never crosses file systems. The content hash in the name keeps a
- * second, different file with the same SOPInstanceUID from overwriting the first.
+ * The instance store on disk. A received dataset is spooled under the spool folder, renamed to
+ * <store>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>-<sha256 prefix>.dcm, and then the
+ * file and its folder are fsynced. The spool folder is inside the store so that the rename never
+ * crosses file systems. The content hash in the name keeps a second, different file with the same
+ * SOPInstanceUID from overwriting the first, and makes an identical resend land on the same path.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { SpoolWriter } from './spool-writer.ts';
 
-/** DICOM UIDs contain only digits and dots (PS3.5 9.1); anything else must not reach a path. */
-const UID_PATTERN = /^[0-9.]{1,64}$/;
+/**
+ * Digits separated by single dots (PS3.5 9.1, without its leading-zero rule, which senders break). Only
+ * such names reach a path, so "." and ".." never do.
+ */
+const UID_PATH_PATTERN = /^[0-9]+(\.[0-9]+)*$/;
+const MAX_UID_LENGTH = 64;
+
+/** Series folders known to exist; past this many the set is cleared, so memory stays bounded. */
+const MAX_KNOWN_FOLDERS = 10_000;
+
+export interface InstanceStoreOptions {
+  /** fsync files and folders. Off only in benchmarks that measure the protocol path alone. */
+  sync?: boolean;
+}
 
 export class InstanceStore {
+  private readonly sync: boolean;
+  private readonly knownFolders = new Set<string>();
+
   constructor(
     readonly directory: string,
     readonly spoolDirectory: string,
-  ) {}
+    options: InstanceStoreOptions = {},
+  ) {
+    this.sync = options.sync ?? true;
+  }
 
   async prepare(): Promise<void> {
     await mkdir(this.spoolDirectory, { recursive: true });
   }
 
   createSpool(): SpoolWriter {
-    return new SpoolWriter(path.join(this.spoolDirectory, `${randomUUID()}.part`));
+    return new SpoolWriter(path.join(this.spoolDirectory, `${randomUUID()}.part`), { sync: this.sync });
   }
 
-  /** Returns the SHA-256 (hex) and size in bytes of a file. */
-  async digest(filePath: string): Promise<{ sha256: string; sizeBytes: number }> {
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(filePath)) hash.update(chunk as Buffer);
-    const { size } = await stat(filePath);
-    return { sha256: hash.digest('hex'), sizeBytes: size };
-  }
-
-  /** Returns the store-relative path for an instance, or throws when a UID is not a valid UID. */
+  /** Returns the store-relative path for an instance, or throws InvalidUidError when a UID is not a valid UID. */
   relativePathFor(uids: { studyInstanceUid: string; seriesInstanceUid: string; sopInstanceUid: string }, sha256: string): string {
     for (const [name, value] of Object.entries(uids)) {
-      if (!UID_PATTERN.test(value)) throw new InvalidUidError(name, value);
+      if (value.length > MAX_UID_LENGTH || !UID_PATH_PATTERN.test(value)) throw new InvalidUidError(name, value);
     }
     return path.join(uids.studyInstanceUid, uids.seriesInstanceUid, `${uids.sopInstanceUid}-${sha256.slice(0, 16)}.dcm`);
   }
@@ -49,20 +58,73 @@ export class InstanceStore {
     return path.join(this.directory, relativePath);
   }
 
-  /** Moves a flushed spool file to its place in the store and makes the rename durable. */
-  async commitSpool(spoolPath: string, relativePath: string): Promise<void> {
+  /**
+   * Moves a written spool file to its place in the store, replacing a file already there: the same path
+   * means the same content, and a copy left by a crash before its sync may be incomplete. The caller
+   * then syncs the file and syncFolder() makes the rename durable.
+   */
+  async placeSpool(spoolPath: string, relativePath: string): Promise<void> {
     const target = this.absolutePath(relativePath);
     const folder = path.dirname(target);
-    await mkdir(folder, { recursive: true });
-    await rename(spoolPath, target);
-    await fsyncDirectory(folder);
-    // The series and study folders may be new; their entries must be durable too.
-    await fsyncDirectory(path.dirname(folder));
-    await fsyncDirectory(path.dirname(path.dirname(folder)));
+    await this.ensureFolder(folder);
+    try {
+      await rename(spoolPath, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // The folder was removed since it was created (an administrator's clean-up): make it again.
+      this.knownFolders.delete(folder);
+      await this.ensureFolder(folder);
+      await rename(spoolPath, target);
+    }
+  }
+
+  /** Makes the entries of an instance's folder durable (the rename of placeSpool()). */
+  async syncFolder(relativePath: string): Promise<void> {
+    if (this.sync) await fsyncDirectory(path.dirname(this.absolutePath(relativePath)));
   }
 
   async remove(filePath: string): Promise<void> {
     await rm(filePath, { force: true });
+  }
+
+  /**
+   * Removes spool files. Without `olderThanMs` every file goes, which is right only before this spool
+   * folder receives anything; with it, only files not modified for that long.
+   */
+  async cleanSpool(olderThanMs?: number): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.spoolDirectory);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw error;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const filePath = path.join(this.spoolDirectory, name);
+      const info = await stat(filePath).catch(() => undefined);
+      if (!info?.isFile()) continue;
+      if (olderThanMs !== undefined && Date.now() - info.mtimeMs < olderThanMs) continue;
+      await rm(filePath, { force: true });
+      removed += 1;
+    }
+    return removed;
+  }
+
+  /** Creates the series folder; a new study or series folder is made durable in its parent. */
+  private async ensureFolder(folder: string): Promise<void> {
+    if (this.knownFolders.has(folder)) return;
+    const firstCreated = await mkdir(folder, { recursive: true });
+    if (firstCreated && this.sync) {
+      // Every folder from the parent of the first created one down to the series folder's parent gained an entry.
+      const top = path.dirname(firstCreated);
+      for (let parent = path.dirname(folder); parent.length >= top.length; parent = path.dirname(parent)) {
+        await fsyncDirectory(parent);
+        if (parent === top) break;
+      }
+    }
+    if (this.knownFolders.size >= MAX_KNOWN_FOLDERS) this.knownFolders.clear();
+    this.knownFolders.add(folder);
   }
 }
 

@@ -1,4 +1,4 @@
-/** SQL of the ingest stage: upserting studies and series and inserting instances. */
+/** SQL of the ingest stage: recording a received instance with its study and series, and duplicates. */
 import type { EntityManager } from 'typeorm';
 
 import { queryRows } from '../sql.ts';
@@ -20,67 +20,16 @@ export interface StudyFields {
   specificCharacterSet: string | null;
 }
 
-/**
- * Inserts the study or, when it exists, keeps its attributes and moves last_received_at forward.
- * Returns the stored id and state.
- */
-export async function upsertStudyReturningState(
-  manager: EntityManager,
-  study: StudyFields,
-  receivedAt: Date,
-): Promise<{ id: string; state: string }> {
-  const rows = await queryRows<{ id: string; state: string }>(
-    manager,
-    `INSERT INTO study (id, study_instance_uid, patient_id, issuer_of_patient_id, patient_name, patient_birth_date,
-       patient_sex, accession_number, study_id, study_date, study_time, study_description, referring_physician_name,
-       specific_character_set, state, instance_count, first_received_at, last_received_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'receiving', 0, $15, $15, $15)
-     ON CONFLICT (study_instance_uid) DO UPDATE
-       SET last_received_at = GREATEST(study.last_received_at, EXCLUDED.last_received_at),
-           updated_at = EXCLUDED.updated_at
-     RETURNING id, state`,
-    [
-      study.id,
-      study.studyInstanceUid,
-      study.patientId,
-      study.issuerOfPatientId,
-      study.patientName,
-      study.patientBirthDate,
-      study.patientSex,
-      study.accessionNumber,
-      study.studyId,
-      study.studyDate,
-      study.studyTime,
-      study.studyDescription,
-      study.referringPhysicianName,
-      study.specificCharacterSet,
-      receivedAt,
-    ],
-  );
-  return rows[0]!;
-}
-
-export async function upsertSeriesReturningId(
-  manager: EntityManager,
-  series: { id: string; studyId: string; seriesInstanceUid: string; modality: string | null; seriesNumber: number | null; seriesDescription: string | null },
-  receivedAt: Date,
-): Promise<{ id: string; studyId: string }> {
-  const rows = await queryRows<{ id: string; study_id: string }>(
-    manager,
-    `INSERT INTO series (id, study_id, series_instance_uid, modality, series_number, series_description, instance_count, last_received_at)
-     VALUES ($1, $2, $3, $4, $5, $6, 0, $7)
-     ON CONFLICT (series_instance_uid) DO UPDATE
-       SET last_received_at = GREATEST(series.last_received_at, EXCLUDED.last_received_at)
-     RETURNING id, study_id`,
-    [series.id, series.studyId, series.seriesInstanceUid, series.modality, series.seriesNumber, series.seriesDescription, receivedAt],
-  );
-  return { id: rows[0]!.id, studyId: rows[0]!.study_id };
+export interface SeriesFields {
+  id: string;
+  seriesInstanceUid: string;
+  modality: string | null;
+  seriesNumber: number | null;
+  seriesDescription: string | null;
 }
 
 export interface InstanceFields {
   id: string;
-  studyId: string;
-  seriesId: string;
   sopInstanceUid: string;
   sopClassUid: string;
   transferSyntaxUid: string;
@@ -99,63 +48,162 @@ export interface InstanceFields {
   receivedAt: Date;
 }
 
-/** Inserts the instance unless its SOPInstanceUID exists; returns whether a row was inserted. */
-export async function insertInstanceIfNew(manager: EntityManager, instance: InstanceFields): Promise<boolean> {
-  const rows = await queryRows<{ id: string }>(
+export interface RecordInstanceInput {
+  study: StudyFields;
+  series: SeriesFields;
+  instance: InstanceFields;
+  /** Instance of a SOP class the pipeline reads; only these reopen a failed study or count as late arrivals. */
+  processed: boolean;
+  /** Id for the completeness_event row written when the study or series is reopened. */
+  eventIds: [string, string];
+}
+
+export type RecordInstanceResult =
+  | { kind: 'inserted'; studyId: string }
+  | { kind: 'series_in_other_study' }
+  | { kind: 'exists'; existing: { sha256: string; filePath: string } | undefined };
+
+/**
+ * Records an instance with its study and series in one statement, so a C-STORE costs one round trip.
+ * New studies and series are inserted and existing ones move last_received_at forward; the counts grow
+ * only when the instance row is new. When it is new:
+ * - a study that is complete but not started, or failed (for an instance of a processed SOP class),
+ *   goes back to receiving with a new receiving episode, and a `study_reopened` decision is recorded;
+ * - a study being processed or reported counts a late instance (processed SOP classes only), which the
+ *   completeness check later handles by the late-arrival policy;
+ * - a complete series goes back to receiving (`series_reopened`).
+ *
+ * When another transaction creates the same new study or series at the same moment, the instance row
+ * refers to an id that lost the race and the statement fails with a foreign-key violation; the caller
+ * runs it again.
+ */
+export async function recordInstance(manager: EntityManager, input: RecordInstanceInput): Promise<RecordInstanceResult> {
+  const { study, series, instance } = input;
+  const rows = await queryRows<{ added: number; series_conflict: boolean; study_id: string; existing_sha256: string | null; existing_file_path: string | null }>(
     manager,
-    `INSERT INTO instance (id, study_id, series_id, sop_instance_uid, sop_class_uid, transfer_syntax_uid, file_path, size_bytes,
-       sha256, modality, instance_number, image_type, image_position_patient, image_orientation_patient, rows, columns,
-       calling_ae_title, association_id, received_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-     ON CONFLICT (sop_instance_uid) DO NOTHING
-     RETURNING id`,
+    `WITH old_study AS (SELECT id, state FROM study WHERE study_instance_uid = $2),
+          study_key AS (SELECT COALESCE((SELECT id FROM old_study), $1::uuid) AS id),
+          old_series AS (SELECT id, study_id, completed_at FROM series WHERE series_instance_uid = $16),
+          series_key AS (SELECT COALESCE((SELECT id FROM old_series), $15::uuid) AS id),
+          series_conflict AS (SELECT 1 FROM old_series WHERE study_id <> (SELECT id FROM study_key)),
+          new_instance AS (
+            INSERT INTO instance (id, study_id, series_id, sop_instance_uid, sop_class_uid, transfer_syntax_uid, file_path,
+              size_bytes, sha256, modality, instance_number, image_type, image_position_patient, image_orientation_patient,
+              rows, columns, calling_ae_title, association_id, received_at)
+            SELECT $20::uuid, (SELECT id FROM study_key), (SELECT id FROM series_key), $21, $22, $23, $24, $25, $26, $27, $28,
+              $29::jsonb, $30::jsonb, $31::jsonb, $32, $33, $34, $35::uuid, $14
+             WHERE NOT EXISTS (SELECT 1 FROM series_conflict)
+            ON CONFLICT (sop_instance_uid) DO NOTHING
+            RETURNING id),
+          added AS (SELECT count(*)::int AS n FROM new_instance),
+          upserted_study AS (
+            INSERT INTO study AS s (id, study_instance_uid, patient_id, issuer_of_patient_id, patient_name, patient_birth_date,
+              patient_sex, accession_number, study_id, study_date, study_time, study_description, referring_physician_name,
+              specific_character_set, state, instance_count, first_received_at, last_received_at, receiving_since, updated_at)
+            SELECT (SELECT id FROM study_key), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $37, 'receiving',
+              (SELECT n FROM added), $14, $14, $14, $14
+             WHERE NOT EXISTS (SELECT 1 FROM series_conflict)
+            ON CONFLICT (study_instance_uid) DO UPDATE SET
+              last_received_at = GREATEST(s.last_received_at, EXCLUDED.last_received_at),
+              updated_at = EXCLUDED.updated_at,
+              instance_count = s.instance_count + (SELECT n FROM added),
+              state = CASE WHEN (SELECT n FROM added) > 0 AND (s.state = 'complete' OR (s.state = 'failed' AND $36::boolean))
+                THEN 'receiving' ELSE s.state END,
+              state_reason = CASE WHEN (SELECT n FROM added) > 0 AND (s.state = 'complete' OR (s.state = 'failed' AND $36::boolean))
+                THEN 'a new instance arrived after the study was ' || s.state || '; waiting for a new quiet period'
+                ELSE s.state_reason END,
+              completed_at = CASE WHEN (SELECT n FROM added) > 0 AND (s.state = 'complete' OR (s.state = 'failed' AND $36::boolean))
+                THEN NULL ELSE s.completed_at END,
+              run_reason = CASE WHEN (SELECT n FROM added) > 0 AND s.state = 'failed' AND $36::boolean THEN 'reopened' ELSE s.run_reason END,
+              receiving_since = CASE
+                WHEN (SELECT n FROM added) > 0 AND (s.state = 'complete' OR (s.state = 'failed' AND $36::boolean)) THEN EXCLUDED.last_received_at
+                WHEN (SELECT n FROM added) > 0 AND s.state IN ('processing', 'reported') AND $36::boolean AND s.late_instance_count = 0
+                  THEN EXCLUDED.last_received_at
+                ELSE s.receiving_since END,
+              late_instance_count = CASE
+                WHEN (SELECT n FROM added) > 0 AND (s.state = 'complete' OR (s.state = 'failed' AND $36::boolean)) THEN 0
+                WHEN s.state IN ('processing', 'reported') AND $36::boolean THEN s.late_instance_count + (SELECT n FROM added)
+                ELSE s.late_instance_count END
+            RETURNING id),
+          upserted_series AS (
+            INSERT INTO series AS r (id, study_id, series_instance_uid, modality, series_number, series_description, instance_count,
+              last_received_at)
+            SELECT (SELECT id FROM series_key), (SELECT id FROM study_key), $16, $17, $18, $19, (SELECT n FROM added), $14
+             WHERE NOT EXISTS (SELECT 1 FROM series_conflict)
+            ON CONFLICT (series_instance_uid) DO UPDATE SET
+              last_received_at = GREATEST(r.last_received_at, EXCLUDED.last_received_at),
+              instance_count = r.instance_count + (SELECT n FROM added),
+              completed_at = CASE WHEN (SELECT n FROM added) > 0 THEN NULL ELSE r.completed_at END
+            RETURNING id),
+          study_reopened AS (
+            INSERT INTO completeness_event (id, study_id, series_id, decision, reason, details, decided_at)
+            SELECT $38::uuid, o.id, NULL, 'study_reopened',
+                   'a new instance arrived after the study was ' || o.state || '; waiting for a new quiet period',
+                   jsonb_build_object('previousState', o.state, 'sopInstanceUid', $21::text), $14
+              FROM old_study o
+             WHERE (SELECT n FROM added) > 0 AND (o.state = 'complete' OR (o.state = 'failed' AND $36::boolean))),
+          series_reopened AS (
+            INSERT INTO completeness_event (id, study_id, series_id, decision, reason, details, decided_at)
+            SELECT $39::uuid, o.study_id, o.id, 'series_reopened', 'a new instance arrived after the series was complete',
+                   jsonb_build_object('sopInstanceUid', $21::text), $14
+              FROM old_series o
+             WHERE (SELECT n FROM added) > 0 AND o.completed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM series_conflict))
+     SELECT (SELECT n FROM added) AS added,
+            EXISTS (SELECT 1 FROM series_conflict) AS series_conflict,
+            (SELECT id FROM study_key) AS study_id,
+            (SELECT sha256 FROM instance WHERE sop_instance_uid = $21) AS existing_sha256,
+            (SELECT file_path FROM instance WHERE sop_instance_uid = $21) AS existing_file_path`,
     [
-      instance.id,
-      instance.studyId,
-      instance.seriesId,
+      study.id, // $1
+      study.studyInstanceUid,
+      study.patientId,
+      study.issuerOfPatientId,
+      study.patientName, // $5
+      study.patientBirthDate,
+      study.patientSex,
+      study.accessionNumber,
+      study.studyId,
+      study.studyDate, // $10
+      study.studyTime,
+      study.studyDescription,
+      study.referringPhysicianName,
+      instance.receivedAt,
+      series.id, // $15
+      series.seriesInstanceUid,
+      series.modality,
+      series.seriesNumber,
+      series.seriesDescription,
+      instance.id, // $20
       instance.sopInstanceUid,
       instance.sopClassUid,
       instance.transferSyntaxUid,
       instance.filePath,
-      instance.sizeBytes,
+      instance.sizeBytes, // $25
       instance.sha256,
       instance.modality,
       instance.instanceNumber,
       jsonOrNull(instance.imageType),
-      jsonOrNull(instance.imagePositionPatient),
+      jsonOrNull(instance.imagePositionPatient), // $30
       jsonOrNull(instance.imageOrientationPatient),
       instance.rows,
       instance.columns,
       instance.callingAeTitle,
-      instance.associationId,
-      instance.receivedAt,
+      instance.associationId, // $35
+      input.processed,
+      study.specificCharacterSet,
+      input.eventIds[0],
+      input.eventIds[1], // $39
     ],
   );
-  return rows.length === 1;
+  const row = rows[0]!;
+  if (row.series_conflict) return { kind: 'series_in_other_study' };
+  if (row.added === 1) return { kind: 'inserted', studyId: row.study_id };
+  const existing = row.existing_sha256 !== null ? { sha256: row.existing_sha256, filePath: row.existing_file_path! } : undefined;
+  return { kind: 'exists', existing };
 }
 
 function jsonOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : JSON.stringify(value);
-}
-
-/**
- * Counts the new instance on its series and study. A study that is complete but not yet picked up, or
- * that failed (for example with too few slices), goes back to receiving so that it is decided again
- * after a new quiet period. A study being processed or already reported keeps its state.
- */
-export async function countNewInstance(manager: EntityManager, studyId: string, seriesId: string): Promise<void> {
-  await queryRows(manager, `UPDATE series SET instance_count = instance_count + 1 WHERE id = $1 RETURNING id`, [seriesId]);
-  await queryRows(
-    manager,
-    `UPDATE study SET instance_count = instance_count + 1,
-       state = CASE WHEN state IN ('complete', 'failed') THEN 'receiving' ELSE state END,
-       state_reason = CASE WHEN state IN ('complete', 'failed')
-         THEN 'a new instance arrived after the study was ' || state || '; waiting for a new quiet period'
-         ELSE state_reason END,
-       completed_at = CASE WHEN state IN ('complete', 'failed') THEN NULL ELSE completed_at END
-     WHERE id = $1 RETURNING id`,
-    [studyId],
-  );
 }
 
 export async function findInstanceBySopInstanceUid(
@@ -169,4 +217,25 @@ export async function findInstanceBySopInstanceUid(
   );
   const row = rows[0];
   return row ? { sha256: row.sha256, filePath: row.file_path } : undefined;
+}
+
+/**
+ * Removes the stored row of a SOPInstanceUID whose content is `sha256`, for the replace duplicate policy,
+ * and lowers the counts of its series and study. Returns the removed row's file, or undefined when the row
+ * has other content by now.
+ */
+export async function deleteInstanceWithContent(
+  manager: EntityManager,
+  sopInstanceUid: string,
+  sha256: string,
+): Promise<{ filePath: string } | undefined> {
+  const rows = await queryRows<{ file_path: string }>(
+    manager,
+    `WITH removed AS (DELETE FROM instance WHERE sop_instance_uid = $1 AND sha256 = $2 RETURNING file_path, study_id, series_id),
+          series_count AS (UPDATE series SET instance_count = instance_count - 1 WHERE id = (SELECT series_id FROM removed) RETURNING id),
+          study_count AS (UPDATE study SET instance_count = instance_count - 1 WHERE id = (SELECT study_id FROM removed) RETURNING id)
+     SELECT file_path FROM removed`,
+    [sopInstanceUid, sha256],
+  );
+  return rows[0] ? { filePath: rows[0].file_path } : undefined;
 }
