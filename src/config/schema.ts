@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 
+import { DEFAULT_STORED_ONLY_SOP_CLASSES, DEFAULT_TRANSFER_SYNTAX_ORDER, PROCESSABLE_SOP_CLASSES, SUPPORTED_TRANSFER_SYNTAX_UIDS } from '../dicom/conformance.ts';
+
 /** DICOM AE titles are at most 16 characters of the default repertoire, without backslash or control characters (PS3.5 6.2). */
 const aeTitle = z
   .string()
@@ -30,6 +32,51 @@ const dicomPeer = z
     host: z.string().min(1),
   })
   .strict();
+
+/** DICOM UID syntax (PS3.5 9.1): digits separated by dots, at most 64 characters. */
+const uid = z
+  .string()
+  .max(64)
+  .regex(/^[0-9]+(\.[0-9]+)*$/, 'must be a DICOM UID (digits separated by dots)');
+
+const listenerTls = z
+  .object({
+    /** PEM certificate chain of the listener. Relative to the config file. */
+    certificateFile: z.string().min(1),
+    /** PEM private key of the listener. Relative to the config file. */
+    keyFile: z.string().min(1),
+    /** PEM CA certificates that client certificates must chain to. Absent: the system's CAs. */
+    caFile: z.string().min(1).optional(),
+    /** Reject peers that present no valid client certificate. */
+    requireClientCertificate: z.boolean().default(false),
+  })
+  .strict();
+
+/** One required-series rule: every given criterion must match the same series. */
+const requiredSeriesRule = z
+  .object({
+    /** Modality (0008,0060) of the series, exact match. */
+    modality: z.string().min(1).max(16).optional(),
+    /** Regular expression that SeriesDescription (0008,103E) must match, case-insensitive. */
+    seriesDescription: z
+      .string()
+      .min(1)
+      .refine((pattern) => isValidRegExp(pattern), 'must be a valid regular expression')
+      .optional(),
+    /** ImageType (0008,0008) values that one instance of the series must all carry, e.g. ["ORIGINAL", "AXIAL"]. */
+    imageType: z.array(z.string().min(1).max(16)).min(1).optional(),
+  })
+  .strict()
+  .refine((rule) => rule.modality !== undefined || rule.seriesDescription !== undefined || rule.imageType !== undefined, 'needs at least one of modality, seriesDescription, imageType');
+
+function isValidRegExp(pattern: string): boolean {
+  try {
+    new RegExp(pattern, 'i');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const dicomDestination = z
   .object({
@@ -84,11 +131,38 @@ export const configSchema = z
             aeTitle: aeTitle.default('ARGUS'),
             /** Seconds an association may stay idle between PDUs before it is aborted. */
             idleTimeoutSeconds: z.number().positive().max(3600).default(60),
+            /** Open TCP connections at once; more are closed at once. */
+            maxConnections: z.number().int().min(1).max(10000).default(64),
+            /** Associations at once, across all peers; more are rejected as transient (local limit exceeded). */
+            maxAssociations: z.number().int().min(1).max(10000).default(32),
+            /** Associations at once from one calling AE title. */
+            maxAssociationsPerPeer: z.number().int().min(1).max(10000).default(8),
+            /** DICOM TLS (PS3.15 B.1). Absent: plain TCP. */
+            tls: listenerTls.optional(),
           })
           .strict()
           .prefault({}),
         /** Peers allowed to send to us: calling AE title plus source address. */
         peers: z.array(dicomPeer).default([]),
+        /** Storage SOP classes accepted at negotiation; every other one is rejected. */
+        sopClasses: z
+          .object({
+            /** Classes whose instances the report pipeline reads. */
+            processed: z
+              .array(z.enum(Object.keys(PROCESSABLE_SOP_CLASSES) as [string, ...string[]]))
+              .default(Object.keys(PROCESSABLE_SOP_CLASSES)),
+            /** Classes stored without processing. */
+            storedOnly: z.array(uid).default(Object.keys(DEFAULT_STORED_ONLY_SOP_CLASSES)),
+          })
+          .strict()
+          .prefault({})
+          .refine((classes) => !classes.storedOnly.some((uid) => classes.processed.includes(uid)), 'a SOP class cannot be both processed and storedOnly'),
+        /** Accepted transfer syntaxes, most preferred first; each presentation context gets the first one it proposes. */
+        transferSyntaxes: z
+          .array(z.enum(SUPPORTED_TRANSFER_SYNTAX_UIDS as [string, ...string[]]))
+          .min(1)
+          .refine((list) => new Set(list).size === list.length, 'must not list a transfer syntax twice')
+          .default([...DEFAULT_TRANSFER_SYNTAX_ORDER]),
         /** PACS destinations of the SR, sent by C-STORE. */
         destinations: z.array(dicomDestination).default([]),
         /** AE title we use when we call a destination. Defaults to the listener's AE title. */
@@ -102,15 +176,29 @@ export const configSchema = z
       .object({
         /** Instance store folder. Absent: <dataDirectory>/instances. Relative to the config file. */
         instanceDirectory: z.string().min(1).optional(),
+        /** A SOPInstanceUID received again with different content: keep the first copy, or replace it. */
+        duplicatePolicy: z.enum(['keep_first', 'replace']).default('keep_first'),
+        /** Percent of the instance store's file system in use above which new instances are refused. */
+        maxDiskUsagePercent: z.number().positive().max(100).default(95),
+        /** Free space, in MiB, below which new instances are refused. */
+        minFreeDiskMegabytes: z.number().min(0).default(2048),
       })
       .strict()
       .prefault({}),
     completeness: z
       .object({
-        /** Seconds without a new instance after which a study counts as complete. */
+        /** Seconds without a new instance of a study after which it can be complete. */
         studyQuietPeriodSeconds: z.number().positive().max(86400).default(30),
+        /** Seconds without a new instance of a series after which the series is complete. */
+        seriesQuietPeriodSeconds: z.number().positive().max(86400).default(10),
         /** Seconds between two runs of the completeness check. */
         checkIntervalSeconds: z.number().positive().max(3600).default(5),
+        /** Seconds after the first instance (of a study, or of a reopening) after which a study is complete whatever else holds. */
+        forceCompleteAfterSeconds: z.number().positive().max(7 * 86400).default(3600),
+        /** Series a study must have before it is complete; each rule must match one series. */
+        requiredSeries: z.array(requiredSeriesRule).default([]),
+        /** Instances that arrive after a study was processed: ignore them, re-run with an amended report, or start a new job. */
+        lateArrivalPolicy: z.enum(['ignore', 'amend', 'new_job']).default('amend'),
       })
       .strict()
       .prefault({}),
