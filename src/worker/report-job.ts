@@ -14,6 +14,7 @@ import type { Database } from '../db/database.ts';
 import { Study } from '../db/entities/study.ts';
 import {
   claimCompleteStudy,
+  detachNewJobReport,
   listStudyInstances,
   recordSeriesDecision,
   recordVolumeChecks,
@@ -103,8 +104,8 @@ export class ReportJob {
       createdAt: now,
     });
 
-    await this.database.transaction((manager) =>
-      insertReportWithDeliveries(manager, {
+    await this.database.transaction(async (manager) => {
+      await insertReportWithDeliveries(manager, {
         report: {
           id: reportId,
           studyId,
@@ -120,8 +121,10 @@ export class ReportJob {
         deliveries,
         studyInstanceUid: study.studyInstanceUid,
         seriesInstanceUid: seriesRow.seriesInstanceUid,
-      }),
-    );
+      });
+      // The late-arrival policy new_job asks for a new report, not one that replaces the last.
+      await detachNewJobReport(manager, studyId, reportId);
+    });
     return reportId;
   }
 

@@ -83,3 +83,18 @@ export async function recordVolumeChecks(manager: EntityManager, seriesId: strin
 export async function setStudyState(manager: EntityManager, studyId: string, state: Study['state'], reason: string, now: Date): Promise<void> {
   await queryRows(manager, `UPDATE study SET state = $2, state_reason = $3, updated_at = $4 WHERE id = $1 RETURNING id`, [studyId, state, reason, now]);
 }
+
+/**
+ * Clears the replaced-report link of a report written for a study that the late-arrival policy
+ * `new_job` sent back to processing: that report is a new one, not an amendment. Returns whether it did.
+ */
+export async function detachNewJobReport(manager: EntityManager, studyId: string, reportId: string): Promise<boolean> {
+  const rows = await queryRows<{ id: string }>(
+    manager,
+    `UPDATE report SET supersedes_report_id = NULL
+      WHERE id = $2 AND supersedes_report_id IS NOT NULL AND (SELECT run_reason FROM study WHERE id = $1) = 'new_job'
+      RETURNING id`,
+    [studyId, reportId],
+  );
+  return rows.length === 1;
+}
