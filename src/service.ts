@@ -4,17 +4,22 @@
  * report worker, delivery sender). On SIGTERM or SIGINT it stops them in reverse order, so no accepted
  * instance or started transaction is cut off.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 
 import type { AppConfig } from './config/load.ts';
 import { LocalControlServer, type ControlRequest } from './api/local-control.ts';
-import { completeQuietStudies } from './completeness/completeness-check.ts';
+import { runCompletenessCheck } from './completeness/completeness-check.ts';
 import type { Database } from './db/database.ts';
 import { controlSocketPath, openDatabase, type OpenedDatabase } from './db/open-database.ts';
 import { listDeliveries, listReports } from './db/queries/reports.ts';
-import { DicomListener } from './dicom/dicom-listener.ts';
+import { acceptedSopClasses } from './dicom/conformance.ts';
+import { DicomListener, type ListenerTls } from './dicom/dicom-listener.ts';
+import { DiskSpaceMonitor } from './ingest/disk-space.ts';
 import { IngestSink } from './ingest/ingest-sink.ts';
 import { InstanceStore } from './ingest/instance-store.ts';
+import { cleanSpoolAtStart, findInstanceFileProblems } from './ingest/startup-check.ts';
 import { getLogger } from './logging/logger.ts';
 import { loadModel, type ArgusModel } from './model/index.ts';
 import { DeliveryJob } from './worker/delivery-job.ts';
@@ -70,8 +75,17 @@ export async function startService(config: AppConfig): Promise<RunningService> {
       stoppers.push(() => control.stop());
     }
 
-    const store = new InstanceStore(config.instanceDirectory, config.spoolDirectory);
+    // One spool folder per listener (host and port), so a restart removes only its own leftovers.
+    const spoolDirectory = path.join(config.spoolDirectory, `${os.hostname()}-${config.dicom.listener.port}`);
+    const store = new InstanceStore(config.instanceDirectory, spoolDirectory);
     await store.prepare();
+    await cleanSpoolAtStart(store, config.spoolDirectory);
+    const diskSpace = new DiskSpaceMonitor(config.instanceDirectory, {
+      maxUsedPercent: config.storage.maxDiskUsagePercent,
+      minFreeBytes: config.storage.minFreeDiskMegabytes * 1024 * 1024,
+    });
+    await diskSpace.start();
+    stoppers.push(async () => diskSpace.stop());
 
     const reportJob = new ReportJob(database, config, store, model);
     const worker = new PeriodicTask('report worker', config.worker.pollIntervalSeconds, async () => {
@@ -82,9 +96,9 @@ export async function startService(config: AppConfig): Promise<RunningService> {
       while (await deliveryJob.runOnce());
     }, logger);
     const scheduler = new PeriodicTask('completeness check', config.completeness.checkIntervalSeconds, async () => {
-      const completed = await completeQuietStudies(database, config.completeness.studyQuietPeriodSeconds);
-      for (const study of completed) logger.info('study complete', { studyId: study.studyId, count: study.instanceCount });
-      if (completed.length > 0) worker.trigger();
+      const outcomes = await runCompletenessCheck(database, config.completeness);
+      for (const outcome of outcomes) logger.info('completeness decision', { studyId: outcome.studyId, state: outcome.decision, count: outcome.instanceCount });
+      if (outcomes.some((outcome) => outcome.completed)) worker.trigger();
     }, logger);
 
     const listener = new DicomListener(
@@ -94,8 +108,14 @@ export async function startService(config: AppConfig): Promise<RunningService> {
         aeTitle: config.dicom.listener.aeTitle,
         peers: config.dicom.peers,
         idleTimeoutSeconds: config.dicom.listener.idleTimeoutSeconds,
+        sopClasses: acceptedSopClasses(config.dicom.sopClasses.processed, config.dicom.sopClasses.storedOnly),
+        transferSyntaxes: config.dicom.transferSyntaxes,
+        maxConnections: config.dicom.listener.maxConnections,
+        maxAssociations: config.dicom.listener.maxAssociations,
+        maxAssociationsPerPeer: config.dicom.listener.maxAssociationsPerPeer,
+        tls: await loadListenerTls(config),
       },
-      new IngestSink(database, store),
+      new IngestSink(database, store, { duplicatePolicy: config.storage.duplicatePolicy, diskSpace }),
     );
     const dicomPort = await listener.start();
     stoppers.push(() => listener.stop());
@@ -104,6 +124,16 @@ export async function startService(config: AppConfig): Promise<RunningService> {
       task.start();
       stoppers.push(() => task.stop());
     }
+
+    // Rows whose file a crash left missing are reported in the background; receiving does not wait.
+    const fileCheckAbort = new AbortController();
+    const fileCheck = findInstanceFileProblems(database, store, fileCheckAbort.signal).catch((error: unknown) =>
+      logger.error('checking the instance store failed', { err: error }),
+    );
+    stoppers.push(async () => {
+      fileCheckAbort.abort();
+      await fileCheck;
+    });
 
     logger.info('service started', { port: dicomPort, aeTitle: config.dicom.listener.aeTitle });
     return { dicomPort, stop: stopAll };
@@ -122,6 +152,26 @@ async function loadConfiguredModel(config: AppConfig): Promise<ArgusModel> {
       { cause: error },
     );
   }
+}
+
+/** Reads the listener's TLS files, relative to the configuration file; absent TLS settings give undefined. */
+async function loadListenerTls(config: AppConfig): Promise<ListenerTls | undefined> {
+  const settings = config.dicom.listener.tls;
+  if (!settings) return undefined;
+  const base = path.dirname(config.configPath);
+  const read = async (key: string, file: string) => {
+    try {
+      return await readFile(path.resolve(base, file));
+    } catch (error) {
+      throw new ServiceStartError(`dicom.listener.tls.${key}: ${path.resolve(base, file)} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
+    }
+  };
+  return {
+    cert: await read('certificateFile', settings.certificateFile),
+    key: await read('keyFile', settings.keyFile),
+    ca: settings.caFile ? await read('caFile', settings.caFile) : undefined,
+    requireClientCertificate: settings.requireClientCertificate,
+  };
 }
 
 async function startControlServer(config: AppConfig, database: Database): Promise<LocalControlServer> {

@@ -239,3 +239,21 @@ export async function deleteInstanceWithContent(
   );
   return rows[0] ? { filePath: rows[0].file_path } : undefined;
 }
+
+export interface InstanceFileRow {
+  id: string;
+  sop_instance_uid: string;
+  file_path: string;
+  size_bytes: string;
+}
+
+/** Returns instance files in id order after `afterId`, for a scan of the whole store in pages. */
+export async function listInstanceFilesAfter(manager: EntityManager, afterId: string | null, limit: number): Promise<InstanceFileRow[]> {
+  return queryRows<InstanceFileRow>(
+    manager,
+    `SELECT id, sop_instance_uid, file_path, size_bytes FROM instance
+      WHERE $1::uuid IS NULL OR id > $1::uuid
+      ORDER BY id LIMIT $2`,
+    [afterId, limit],
+  );
+}
