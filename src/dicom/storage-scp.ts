@@ -79,6 +79,7 @@ export class StorageScp extends Scp {
   private readonly pending = new Set<Promise<void>>();
   private releaseRequested = false;
   private accepted = false;
+  private acceptanceRecorded: Promise<void> = Promise.resolve();
   private endResult: AssociationEnd | undefined;
   private applicationContextName: string | undefined;
   private counts = { stored: 0, failed: 0, bytes: 0 };
@@ -189,7 +190,8 @@ export class StorageScp extends Scp {
     this.accepted = true;
     this.sendAssociationAccept();
     this.deps.logger.info('association accepted', { ...this.logFields(), count: this.contexts.size });
-    this.deps.track(this.deps.sink.associationAccepted({ ...this.info }));
+    this.acceptanceRecorded = this.deps.sink.associationAccepted({ ...this.info });
+    this.deps.track(this.acceptanceRecorded);
   }
 
   private reject(rejection: AssociationRejection): void {
@@ -221,7 +223,7 @@ export class StorageScp extends Scp {
   /** Sends A-ABORT (service provider) and closes the connection; other associations are not affected. */
   private abortAssociation(reason: number, description: string, cause?: unknown): void {
     if (this.state === 'closed') return;
-    this.deps.logger.warn('association aborted', { ...this.logFields(), reason: description, err: cause });
+    this.deps.logger.warn('association aborted', { ...this.logFields(), reason: description, ...(cause === undefined ? {} : { err: cause }) });
     this.endResult = 'aborted';
     this.state = 'closed';
     this.reader.stop();
@@ -423,7 +425,8 @@ export class StorageScp extends Scp {
     if (message?.dataset) this.deps.track(message.dataset.spool.discard());
     if (!this.accepted) return;
 
-    const finished = Promise.allSettled([...this.pending]).then(async () => {
+    // The end is recorded after the acceptance, which an association aborted at once may still be writing.
+    const finished = Promise.allSettled([...this.pending, this.acceptanceRecorded]).then(async () => {
       this.deps.admission.release(this.info);
       const summary = {
         result: this.endResult ?? 'connection_closed',
