@@ -71,7 +71,7 @@ describe('dataset scanner', () => {
       scanned += 1;
       for (const keyword of COMPARED) {
         const expected = reference[file]![keyword];
-        const actual = result.attributes[keyword];
+        const actual: unknown = result.attributes[keyword];
         if (expected === undefined) continue;
         const normalize = (value: unknown) => String(value).split('\\').map((item) => item.trim()).join('\\');
         assert.equal(normalize(actual), normalize(expected), `${path.basename(file)} ${keyword}`);
