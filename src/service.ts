@@ -79,6 +79,7 @@ export async function startService(config: AppConfig): Promise<RunningService> {
     const spoolDirectory = path.join(config.spoolDirectory, `${os.hostname()}-${config.dicom.listener.port}`);
     const store = new InstanceStore(config.instanceDirectory, spoolDirectory);
     await store.prepare();
+    stoppers.push(async () => store.close());
     await cleanSpoolAtStart(store, config.spoolDirectory);
     const diskSpace = new DiskSpaceMonitor(config.instanceDirectory, {
       maxUsedPercent: config.storage.maxDiskUsagePercent,

@@ -6,9 +6,11 @@
  * SOPInstanceUID from overwriting the first, and makes an identical resend land on the same path.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { renameSync } from 'node:fs';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
+import { FolderSyncer } from './folder-syncer.ts';
 import { SpoolWriter } from './spool-writer.ts';
 
 /**
@@ -29,6 +31,7 @@ export interface InstanceStoreOptions {
 export class InstanceStore {
   private readonly sync: boolean;
   private readonly knownFolders = new Set<string>();
+  private readonly folderSyncer = new FolderSyncer();
 
   constructor(
     readonly directory: string,
@@ -67,20 +70,28 @@ export class InstanceStore {
     const target = this.absolutePath(relativePath);
     const folder = path.dirname(target);
     await this.ensureFolder(folder);
+    // Synchronous like the spool writes (see SpoolWriter): a rename within one file system is a
+    // metadata change that is faster than a thread-pool round trip.
     try {
-      await rename(spoolPath, target);
+      renameSync(spoolPath, target);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       // The folder was removed since it was created (an administrator's clean-up): make it again.
       this.knownFolders.delete(folder);
+      this.folderSyncer.forget(folder);
       await this.ensureFolder(folder);
-      await rename(spoolPath, target);
+      renameSync(spoolPath, target);
     }
   }
 
   /** Makes the entries of an instance's folder durable (the rename of placeSpool()). */
   async syncFolder(relativePath: string): Promise<void> {
-    if (this.sync) await fsyncDirectory(path.dirname(this.absolutePath(relativePath)));
+    if (this.sync) await this.folderSyncer.sync(path.dirname(this.absolutePath(relativePath)));
+  }
+
+  /** Closes the folder descriptors kept for syncing. */
+  close(): void {
+    this.folderSyncer.closeAll();
   }
 
   async remove(filePath: string): Promise<void> {

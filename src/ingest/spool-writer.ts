@@ -1,36 +1,40 @@
 /**
- * Writes one received dataset to a spool file. Incoming fragments are collected and written in batches
- * with one writev() each, because every file-system call costs a round trip to libuv's thread pool and
- * a C-STORE of a CT slice arrives in several PDUs. flush() writes the rest; the file stays open, so it
- * can be renamed into the store and then made durable through the same descriptor with syncAndClose().
- * fdatasync() also flushes the file size, the only metadata needed to read the data back.
+ * Writes one received dataset to a spool file. Fragments are collected and written in batches, and
+ * flush() writes the rest; the file stays open, so it can be renamed into the store and then made
+ * durable through the same descriptor with syncAndClose(). fdatasync() also flushes the file size, the
+ * only metadata needed to read the data back.
  *
- * Write errors (disk full, I/O error) are kept and reported by finish(). Until then the writer keeps
+ * open, write and close are synchronous calls. They only reach the page cache, and with libuv's thread
+ * pool each of them cost a round trip between threads that took longer than the call itself: profiling a
+ * 300-slice C-STORE run put them on the critical path of every C-STORE, because the sender waits for each
+ * response. fdatasync(), which waits for the disk, stays asynchronous.
+ *
+ * Write errors (disk full, I/O error) are kept and reported by flush(). Until then the writer keeps
  * accepting bytes and drops them, so the association stays in step with the sender and the C-STORE
  * gets a failure status instead of a stalled connection.
  */
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { closeSync, fdatasync, openSync, rmSync, writevSync } from 'node:fs';
 
 import type { SpoolFile } from '../dicom/instance-sink.ts';
 
 /** Bytes collected before a write: a 512 x 512 CT slice (about 0.5 MiB) is written in one call. */
 const BATCH_BYTES = 1024 * 1024;
 
-/** Bytes buffered or being written before write() asks the caller to wait; bounds memory per association. */
-const HIGH_WATER_BYTES = 8 * 1024 * 1024;
+/**
+ * Buffers per writev() call. Linux accepts at most IOV_MAX (1024) vectors; fragments of 16 KiB PDUs
+ * stay far below it within one batch, but the cap keeps a peer's tiny PDUs from exceeding it.
+ */
+const MAX_VECTORS = 512;
 
 export interface SpoolWriterOptions {
-  /** fdatasync() in finish(). Off only in benchmarks that measure the protocol path alone. */
+  /** fdatasync() in syncAndClose(). Off only in benchmarks that measure the protocol path alone. */
   sync: boolean;
 }
 
 export class SpoolWriter implements SpoolFile {
-  private readonly handle: Promise<FileHandle | undefined>;
+  private fd: number | undefined;
   private batch: Buffer[] = [];
   private batchBytes = 0;
-  private inFlightBytes = 0;
-  private writing: Promise<void> = Promise.resolve();
-  private drainWaiters: (() => void)[] = [];
   private failure: Error | undefined;
   private closed = false;
 
@@ -38,87 +42,83 @@ export class SpoolWriter implements SpoolFile {
     readonly path: string,
     private readonly options: SpoolWriterOptions,
   ) {
-    // 'wx': fail rather than reuse a file another writer might hold.
-    this.handle = open(path, 'wx', 0o640).catch((error: unknown) => {
-      this.failure ??= error as Error;
-      return undefined;
-    });
+    try {
+      // 'wx': fail rather than reuse a file another writer might hold.
+      this.fd = openSync(path, 'wx', 0o640);
+    } catch (error) {
+      this.failure = error as Error;
+    }
   }
 
   write(chunk: Buffer): boolean {
     if (this.failure || this.closed) return true;
     this.batch.push(chunk);
     this.batchBytes += chunk.length;
-    if (this.batchBytes >= BATCH_BYTES) this.writeBatch();
-    return this.batchBytes + this.inFlightBytes < HIGH_WATER_BYTES;
+    if (this.batchBytes >= BATCH_BYTES || this.batch.length >= MAX_VECTORS) this.writeBatch();
+    return true;
   }
 
+  /** Writes are synchronous, so there is never anything to wait for. */
   drained(): Promise<void> {
-    if (this.failure || this.batchBytes + this.inFlightBytes < HIGH_WATER_BYTES) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return Promise.resolve();
   }
 
   /** Writes everything received; rejects with the first write error. The file stays open. */
   async flush(): Promise<void> {
     this.writeBatch();
-    await this.writing;
-    await this.handle;
     this.closed = true;
     if (this.failure) throw this.failure;
   }
 
   /** Makes the written bytes durable (unless the store runs without fsync) and closes the file. */
   async syncAndClose(): Promise<void> {
-    const handle = await this.handle;
-    if (!handle) throw this.failure ?? new Error('the spool file was never opened');
+    const fd = this.fd;
+    if (fd === undefined) throw this.failure ?? new Error('the spool file is not open');
+    this.fd = undefined;
     try {
-      if (this.options.sync) await handle.datasync();
+      if (this.options.sync) await new Promise<void>((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
     } finally {
-      await handle.close().catch(() => undefined);
+      closeSync(fd);
     }
   }
 
   async discard(): Promise<void> {
     this.closed = true;
     this.batch = [];
-    await this.writing;
-    const handle = await this.handle;
-    await handle?.close().catch(() => undefined);
-    await rm(this.path, { force: true });
+    if (this.fd !== undefined) {
+      const fd = this.fd;
+      this.fd = undefined;
+      try {
+        closeSync(fd);
+      } catch {
+        // Closing can only fail for a descriptor that is already gone; the file is removed below either way.
+      }
+    }
+    rmSync(this.path, { force: true });
   }
 
   private writeBatch(): void {
-    if (this.batchBytes === 0) return;
     const buffers = this.batch;
-    const bytes = this.batchBytes;
     this.batch = [];
     this.batchBytes = 0;
-    this.inFlightBytes += bytes;
-    this.writing = this.writing.then(async () => {
-      const handle = await this.handle;
-      if (handle && !this.failure) await writeAll(handle, buffers).catch((error: unknown) => (this.failure ??= error as Error));
-      this.inFlightBytes -= bytes;
-      this.releaseWaiters();
-    });
-  }
-
-  private releaseWaiters(): void {
-    if (this.batchBytes + this.inFlightBytes >= HIGH_WATER_BYTES && !this.failure) return;
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const resolve of waiters) resolve();
+    if (buffers.length === 0 || this.fd === undefined || this.failure) return;
+    try {
+      writeAll(this.fd, buffers);
+    } catch (error) {
+      this.failure = error as Error;
+    }
   }
 }
 
 /** writev() may write less than asked (a signal, a nearly full disk); the rest is written again. */
-async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+function writeAll(fd: number, buffers: Buffer[]): void {
   let remaining = buffers;
-  for (;;) {
+  while (remaining.length > 0) {
     const total = remaining.reduce((sum, buffer) => sum + buffer.length, 0);
-    const { bytesWritten } = await handle.writev(remaining);
-    if (bytesWritten >= total) return;
-    if (bytesWritten === 0) throw new Error('writev() wrote no bytes');
-    remaining = skipBytes(remaining, bytesWritten);
+    const written = writevSync(fd, remaining);
+    if (written >= total) return;
+    if (written === 0) throw new Error('writev() wrote no bytes');
+    remaining = skipBytes(remaining, written);
   }
 }
 

@@ -136,7 +136,8 @@ describe('malformed input', () => {
   it('keeps no partial file and logs every association', async () => {
     const spoolFiles = await readdir(path.join(workDirectory, 'instances', '.spool'));
     assert.deepEqual(spoolFiles, []);
-    // The log row of an association is finished after its connection closed, so wait for the last one.
+    // Log rows are written after the fact (the start just after acceptance, the end after the connection
+    // closed), so wait for all four raw associations to be logged as ended.
     const rows = await waitFor('every association ended', async () => {
       const logged = await database.run((manager) =>
         queryRows<{ calling_ae_title: string; result: string; instances_stored: number; instances_failed: number }>(
@@ -144,7 +145,8 @@ describe('malformed input', () => {
           `SELECT calling_ae_title, result, instances_stored, instances_failed FROM association_log ORDER BY started_at`,
         ),
       );
-      return logged.every((row) => row.result !== 'in_progress') ? logged : undefined;
+      const ended = logged.filter((row) => row.result !== 'in_progress');
+      return ended.length === logged.length && logged.filter((row) => row.calling_ae_title === 'RAWSCU').length === 4 ? logged : undefined;
     }, 10_000, 100);
     const raw = rows.filter((row) => row.calling_ae_title === 'RAWSCU');
     assert.deepEqual(
