@@ -97,8 +97,16 @@ function textDecoderFor(specificCharacterSet: string[]): { decoder: TextDecoder;
   const terms = specificCharacterSet.map((term) => term.trim()).filter((term) => term !== '');
   const extended = terms.find((term) => term !== 'ISO 2022 IR 6' && ENCODINGS[term] !== undefined);
   const label = extended ? ENCODINGS[extended]! : terms[0] ? (ENCODINGS[terms[0]] ?? 'latin1') : 'latin1';
-  return { decoder: new TextDecoder(label), keepEscapes: label === 'iso-2022-jp' };
+  let decoder = DECODERS.get(label);
+  if (!decoder) {
+    decoder = new TextDecoder(label);
+    DECODERS.set(label, decoder);
+  }
+  return { decoder, keepEscapes: label === 'iso-2022-jp' };
 }
+
+/** One decoder per encoding, reused: decode() without the stream option keeps no state between calls. */
+const DECODERS = new Map<string, TextDecoder>();
 
 /**
  * Decodes the captured attributes. Multi-valued strings keep their backslash separators, as in a

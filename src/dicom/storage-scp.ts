@@ -361,7 +361,6 @@ export class StorageScp extends Scp {
 
   private async store(message: MessageInProgress): Promise<{ status: number; comment?: string }> {
     const { command } = message;
-    const logger = this.deps.logger.child({ associationId: this.info.associationId });
     let handedToSink = false;
     try {
       if (message.rejection) throw message.rejection;
@@ -387,12 +386,11 @@ export class StorageScp extends Scp {
         sizeBytes: scan.sizeBytes,
       });
       if (result.outcome !== 'duplicate') this.counts.stored += 1;
-      logger.debug('instance stored', { sopInstanceUid: command.affectedSopInstanceUid, state: result.outcome });
       return { status: StoreStatus.Success };
     } catch (error) {
       const status = statusForStoreFailure(error);
       this.counts.failed += 1;
-      logger.warn('C-STORE failed', { sopInstanceUid: command.affectedSopInstanceUid, sopClassUid: command.affectedSopClassUid, statusHex: formatStatus(status), err: error });
+      this.deps.logger.warn('C-STORE failed', { associationId: this.info.associationId, sopInstanceUid: command.affectedSopInstanceUid, sopClassUid: command.affectedSopClassUid, statusHex: formatStatus(status), err: error });
       if (message.dataset && !handedToSink) await message.dataset.spool.discard().catch(() => undefined);
       // Error Comment carries our own message, which names attributes but never their values.
       const comment = error instanceof StoreFailure ? error.message : 'internal error while storing; send again later';
