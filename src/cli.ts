@@ -3,10 +3,14 @@
  * the program with one message naming every invalid key (exit code 2).
  */
 import { Command, Option } from 'commander';
+import type { EntityManager } from 'typeorm';
 
 import { sendControlRequest } from './api/local-control.ts';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AppConfig } from './config/load.ts';
 import { controlSocketPath, embeddedDatabaseHeldElsewhere, openDatabase } from './db/open-database.ts';
+import type { ControlCommand } from './api/local-control.ts';
+import { listAssociations, type AssociationLogItem } from './db/queries/associations.ts';
+import { listStudies, type StudyListItem } from './db/queries/completeness.ts';
 import { listDeliveries, listReports, type DeliveryListItem, type ReportListItem } from './db/queries/reports.ts';
 import { configureLogging } from './logging/logger.ts';
 
@@ -94,6 +98,51 @@ deliveries
     );
   });
 
+const associations = program.command('associations').description('the association log of the DICOM listener');
+associations
+  .command('list')
+  .description('print associations with their peer, result, instance count and bytes, newest first')
+  .option('--json', 'print JSON, including the rejection reason and end time')
+  .option('--limit <count>', 'number of associations', parsePositiveInteger, 100)
+  .action(async (options: { json?: boolean; limit: number }) => {
+    const items = (await readList(configFromOptions(), 'associations.list', options.limit)) as AssociationLogItem[];
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+      return;
+    }
+    printTable(
+      ['started', 'calling AE', 'called AE', 'address', 'result', 'instances', 'failed', 'bytes'],
+      items.map((item) => [
+        item.startedAt,
+        item.callingAeTitle,
+        item.calledAeTitle,
+        item.remoteAddress,
+        item.rejectionReason ? `${item.result} (${item.rejectionReason})` : item.result,
+        String(item.instancesStored),
+        String(item.instancesFailed),
+        String(item.bytesReceived),
+      ]),
+    );
+  });
+
+const studies = program.command('studies').description('received studies and their completeness state');
+studies
+  .command('list')
+  .description('print studies with their state and the reason for it, most recently received first')
+  .option('--json', 'print JSON, including run reason and late instances')
+  .option('--limit <count>', 'number of studies', parsePositiveInteger, 100)
+  .action(async (options: { json?: boolean; limit: number }) => {
+    const items = (await readList(configFromOptions(), 'studies.list', options.limit)) as StudyListItem[];
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+      return;
+    }
+    printTable(
+      ['study instance uid', 'state', 'instances', 'last received', 'reason'],
+      items.map((item) => [item.studyInstanceUid, item.state, String(item.instanceCount), item.lastReceivedAt, item.stateReason ?? '']),
+    );
+  });
+
 class CliError extends Error {}
 
 function configFromOptions(): AppConfig {
@@ -101,7 +150,14 @@ function configFromOptions(): AppConfig {
 }
 
 /** Reads from the database directly, or through the running service when that service has the embedded database open. */
-async function readList(config: AppConfig, command: 'reports.list' | 'deliveries.list', limit: number): Promise<unknown[]> {
+const LIST_QUERIES: Record<ControlCommand, (manager: EntityManager, limit: number) => Promise<unknown[]>> = {
+  'reports.list': listReports,
+  'deliveries.list': listDeliveries,
+  'associations.list': listAssociations,
+  'studies.list': listStudies,
+};
+
+async function readList(config: AppConfig, command: ControlCommand, limit: number): Promise<unknown[]> {
   configureLogging('warn');
   if (embeddedDatabaseHeldElsewhere(config)) {
     return (await sendControlRequest(controlSocketPath(config), { command, limit })) as unknown[];
@@ -109,7 +165,7 @@ async function readList(config: AppConfig, command: 'reports.list' | 'deliveries
   const opened = await openDatabase(config);
   try {
     await opened.database.migrate();
-    return await opened.database.run((manager): Promise<unknown[]> => (command === 'reports.list' ? listReports(manager, limit) : listDeliveries(manager, limit)));
+    return await opened.database.run((manager) => LIST_QUERIES[command](manager, limit));
   } finally {
     await opened.close();
   }

@@ -13,6 +13,8 @@ import { LocalControlServer, type ControlRequest } from './api/local-control.ts'
 import { runCompletenessCheck } from './completeness/completeness-check.ts';
 import type { Database } from './db/database.ts';
 import { controlSocketPath, openDatabase, type OpenedDatabase } from './db/open-database.ts';
+import { listAssociations } from './db/queries/associations.ts';
+import { listStudies } from './db/queries/completeness.ts';
 import { listDeliveries, listReports } from './db/queries/reports.ts';
 import { acceptedSopClasses } from './dicom/conformance.ts';
 import { DicomListener, type ListenerTls } from './dicom/dicom-listener.ts';
@@ -186,6 +188,8 @@ async function startControlServer(config: AppConfig, database: Database): Promis
     const limit = Math.min(request.limit ?? MAX_LIST_ROWS, MAX_LIST_ROWS);
     if (request.command === 'reports.list') return database.run((manager) => listReports(manager, limit));
     if (request.command === 'deliveries.list') return database.run((manager) => listDeliveries(manager, limit));
+    if (request.command === 'associations.list') return database.run((manager) => listAssociations(manager, limit));
+    if (request.command === 'studies.list') return database.run((manager) => listStudies(manager, limit));
     throw Object.assign(new Error(`unknown command "${String(request.command)}"`), { code: 'unknown_command' });
   });
   await control.start();

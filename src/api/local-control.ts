@@ -9,7 +9,7 @@ import net from 'node:net';
 
 import { getLogger } from '../logging/logger.ts';
 
-export type ControlCommand = 'reports.list' | 'deliveries.list';
+export type ControlCommand = 'reports.list' | 'deliveries.list' | 'associations.list' | 'studies.list';
 
 export interface ControlRequest {
   command: ControlCommand;

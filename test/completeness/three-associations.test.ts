@@ -13,7 +13,7 @@ import { Database } from '../../src/db/database.ts';
 import { queryRows } from '../../src/db/sql.ts';
 import { freePort } from '../helpers/dcmtk.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
-import { REPOSITORY, waitFor } from '../helpers/service-process.ts';
+import { REPOSITORY, runCli, waitFor } from '../helpers/service-process.ts';
 import { sharedData } from '../helpers/shared-data.ts';
 import { GatewayProcess, runStorescu } from '../ingest/gateway-process.ts';
 import { buildSyntheticStudy, type SyntheticStudy } from '../ingest/synthetic-study.ts';
@@ -29,6 +29,7 @@ describe('study sent over three associations', () => {
   let study: SyntheticStudy;
   let service: GatewayProcess;
   let dicomPort: number;
+  let configPath: string;
 
   before(async () => {
     workDirectory = await mkdtemp(path.join(os.tmpdir(), 'argus-three-'));
@@ -40,7 +41,7 @@ describe('study sent over three associations', () => {
       instanceCount: 30,
     });
     dicomPort = await freePort();
-    const configPath = path.join(workDirectory, 'argus-gateway.json');
+    configPath = path.join(workDirectory, 'argus-gateway.json');
     await writeFile(
       configPath,
       JSON.stringify({
@@ -100,5 +101,26 @@ describe('study sent over three associations', () => {
     assert.equal(reports[0]!.count, 1);
     const instances = await database.run((manager) => queryRows<{ count: number }>(manager, 'SELECT instance_count AS count FROM study'));
     assert.equal(instances[0]!.count, study.files.length);
+  });
+
+  it('lists the study and the associations on the command line', async () => {
+    const studies = await runCli(configPath, ['studies', 'list', '--json']);
+    assert.equal(studies.code, 0, studies.stderr);
+    const [listed] = JSON.parse(studies.stdout) as { studyInstanceUid: string; state: string; stateReason: string; instanceCount: number }[];
+    assert.equal(listed!.studyInstanceUid, study.studyInstanceUid);
+    assert.equal(listed!.state, 'reported');
+    assert.equal(listed!.instanceCount, study.files.length);
+
+    const associations = await runCli(configPath, ['associations', 'list', '--json']);
+    assert.equal(associations.code, 0, associations.stderr);
+    const logged = JSON.parse(associations.stdout) as { callingAeTitle: string; result: string; instancesStored: number }[];
+    assert.deepEqual(
+      logged.map((item) => [item.callingAeTitle, item.result, item.instancesStored]),
+      [
+        ['STORESCU', 'released', 10],
+        ['STORESCU', 'released', 10],
+        ['STORESCU', 'released', 10],
+      ],
+    );
   });
 });

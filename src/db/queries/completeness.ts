@@ -201,3 +201,34 @@ export async function listCompletenessEvents(manager: EntityManager, studyInstan
     decidedAt: new Date(row.decided_at).toISOString(),
   }));
 }
+
+export interface StudyListItem {
+  studyInstanceUid: string;
+  state: string;
+  stateReason: string | null;
+  runReason: string;
+  instanceCount: number;
+  lateInstanceCount: number;
+  lastReceivedAt: string;
+  completedAt: string | null;
+}
+
+/** Returns the studies that received an instance last first, with their state and its reason. */
+export async function listStudies(manager: EntityManager, limit: number): Promise<StudyListItem[]> {
+  const rows = await queryRows<Record<string, unknown>>(
+    manager,
+    `SELECT study_instance_uid, state, state_reason, run_reason, instance_count, late_instance_count, last_received_at, completed_at
+       FROM study ORDER BY last_received_at DESC LIMIT $1`,
+    [limit],
+  );
+  return rows.map((row) => ({
+    studyInstanceUid: row.study_instance_uid as string,
+    state: row.state as string,
+    stateReason: row.state_reason as string | null,
+    runReason: row.run_reason as string,
+    instanceCount: Number(row.instance_count),
+    lateInstanceCount: Number(row.late_instance_count),
+    lastReceivedAt: new Date(row.last_received_at as string).toISOString(),
+    completedAt: row.completed_at ? new Date(row.completed_at as string).toISOString() : null,
+  }));
+}
