@@ -6,7 +6,7 @@ import { describeRule, unmatchedRules, type RequiredSeriesRule, type SeriesForRu
 
 export type LateArrivalPolicy = 'ignore' | 'amend' | 'new_job';
 
-/** Why a study was last moved to complete; the report job reads it. */
+/** Reason a study was last moved to complete, read by the report job. */
 export type RunReason = 'initial' | 'reopened' | 'amend' | 'new_job';
 
 export interface StudyDecision {

@@ -137,7 +137,7 @@ export const configSchema = z
             maxAssociations: z.number().int().min(1).max(10000).default(32),
             /** Associations at once from one calling AE title. */
             maxAssociationsPerPeer: z.number().int().min(1).max(10000).default(8),
-            /** DICOM TLS (PS3.15 B.1). Absent: plain TCP. */
+            /** DICOM TLS (TLS 1.2 or later). Absent: plain TCP. */
             tls: listenerTls.optional(),
           })
           .strict()

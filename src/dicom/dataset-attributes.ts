@@ -2,7 +2,7 @@
  * The header attributes the listener keeps from each received dataset, captured by the DatasetScanner
  * and decoded here into the keyword-named form that dcmjs's naturalized datasets use, so that
  * src/ingest reads them the same way. Person names and other texts are decoded with the dataset's
- * Specific Character Set (PS3.3 C.12.1.1.2) through the WHATWG encodings that Node's TextDecoder knows.
+ * Specific Character Set (PS3.3 C.12.1.1.2) through the WHATWG encodings that Node's TextDecoder supports.
  */
 import { TextDecoder } from 'node:util';
 
@@ -96,7 +96,9 @@ const ESCAPE_SEQUENCE = /\x1b[\x20-\x2f]+[\x30-\x7e]/g;
 function textDecoderFor(specificCharacterSet: string[]): { decoder: TextDecoder; keepEscapes: boolean } {
   const terms = specificCharacterSet.map((term) => term.trim()).filter((term) => term !== '');
   const extended = terms.find((term) => term !== 'ISO 2022 IR 6' && ENCODINGS[term] !== undefined);
-  const label = extended ? ENCODINGS[extended]! : terms[0] ? (ENCODINGS[terms[0]] ?? 'latin1') : 'latin1';
+  let label = 'latin1';
+  if (extended) label = ENCODINGS[extended]!;
+  else if (terms[0] && ENCODINGS[terms[0]]) label = ENCODINGS[terms[0]]!;
   let decoder = DECODERS.get(label);
   if (!decoder) {
     decoder = new TextDecoder(label);
@@ -110,7 +112,7 @@ const DECODERS = new Map<string, TextDecoder>();
 
 /**
  * Decodes the captured attributes. Multi-valued strings keep their backslash separators, as in a
- * naturalized dataset read without splitting; US values become numbers; a Person Name keeps its
+ * naturalized dataset read without splitting. US values become numbers, and a Person Name keeps its
  * alphabetic component group only.
  */
 export function decodeHeaderAttributes(captured: ReadonlyMap<number, CapturedValue>): NaturalDataset {

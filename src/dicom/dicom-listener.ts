@@ -1,7 +1,7 @@
 /**
- * The DICOM listener: our own net.Server (or tls.Server for DICOM TLS, PS3.15 B.1) bound to the
+ * The DICOM listener: our own net.Server (or tls.Server for DICOM TLS) bound to the
  * configured host, one StorageScp per connection. dcmjs-dimse's Server binds every interface, so it is
- * not used. Connections above the limit are closed by the server at once; associations above the limits
+ * not used. Connections above the limit are closed by the server at once. Associations above the limits
  * are rejected as transient (local limit exceeded), so the sender retries later. stop() stops accepting,
  * waits for C-STOREs in progress to finish their durable write, then closes the remaining connections.
  */
@@ -38,10 +38,9 @@ export interface DicomListenerOptions extends Pick<ListenerPolicy, 'aeTitle' | '
 }
 
 /**
- * Defaults for callers that do not pass limits. An association holds at most one PDU (256 KiB), an 8 MiB
- * spool buffer and one open file, so 32 associations bound the listener to about 300 MB and 32 file
- * descriptors. A PACS usually sends a study over one to four associations; 8 per peer leave room for
- * several studies at once.
+ * Defaults for callers that do not pass limits. An association keeps at most a 128 KiB write batch and
+ * one open spool file, so 32 associations need a few MB and 32 file descriptors. A PACS usually sends a
+ * study over one to four associations, so 8 per peer leave room for several studies at once.
  */
 const DEFAULT_LIMITS = { maxConnections: 64, maxAssociations: 32, maxAssociationsPerPeer: 8 };
 
@@ -80,7 +79,7 @@ export class DicomListener {
           ca: secure.ca,
           requestCert: secure.requireClientCertificate,
           rejectUnauthorized: secure.requireClientCertificate,
-          // BCP 195, which PS3.15 B.9 refers to, requires TLS 1.2 or later.
+          // TLS 1.0 and 1.1 are refused.
           minVersion: 'TLSv1.2',
         },
         (socket) => this.accept(socket),

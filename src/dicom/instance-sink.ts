@@ -23,7 +23,7 @@ export type AssociationRejection =
   | 'association_limit_reached'
   | 'storage_unavailable';
 
-/** How an accepted association ended. */
+/** End of an accepted association. */
 export type AssociationEnd = 'released' | 'aborted_by_peer' | 'aborted' | 'connection_closed' | 'timed_out';
 
 export interface AssociationSummary {

@@ -3,7 +3,7 @@
  * reading the PDVs of a P-DATA-TF, and writing the few PDUs the Storage SCP sends itself.
  *
  * dcmjs-dimse 0.3.3 copies every incoming chunk into a growing buffer until a PDU is complete, copies
- * it again while reading it, and dispatches each PDU through an async event emitter; profiling showed
+ * it again while reading it, and dispatches each PDU through an async event emitter. Profiling showed
  * that as the largest CPU cost of a C-STORE. The reader here passes dataset bytes on as views of the
  * chunks they arrived in.
  */

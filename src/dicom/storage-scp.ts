@@ -2,7 +2,7 @@
  * The Storage SCP for one connection. dcmjs-dimse's Scp still reads A-ASSOCIATE-RQ and writes the
  * A-ASSOCIATE-AC/RJ and A-RELEASE-RP, but the byte stream, the P-DATA-TF PDUs and the C-STORE and C-ECHO
  * messages are handled here (see pdu.ts for why). Each dataset streams into a spool file while it is
- * hashed and its structure checked; the response is sent only once the sink has made the instance
+ * hashed and its structure checked. The response is sent only once the sink has made the instance
  * durable. Every failure becomes a status through statusForStoreFailure(), and every protocol error an
  * A-ABORT that ends this association only.
  */
@@ -201,7 +201,7 @@ export class StorageScp extends Scp {
     this.state = 'closed';
     this.reader.stop();
     this.deps.track(this.deps.sink.associationRejected({ ...this.info }, rejection));
-    // The requestor closes the connection after A-ASSOCIATE-RJ (PS3.8 9.2.2); we stop reading now.
+    // The requestor closes the connection after A-ASSOCIATE-RJ, and nothing it sends now is read.
     this.connection.end();
   }
 

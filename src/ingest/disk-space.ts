@@ -1,6 +1,6 @@
 /**
  * The disk-use watermark of the instance store. A timer reads the file system's usage with statfs() and
- * keeps the answer, so the listener can ask for every association and C-STORE without I/O. Above the
+ * keeps the result, so the listener can ask for every association and C-STORE without I/O. Above the
  * watermark new associations are rejected (transient) and C-STOREs answered Out of Resources, so the
  * sender keeps the instances and retries; nothing already stored is touched.
  */
@@ -11,7 +11,7 @@ import { getLogger } from '../logging/logger.ts';
 export interface DiskWatermark {
   /** Highest share of the file system in use, in percent, at which new instances are still accepted. */
   maxUsedPercent: number;
-  /** Least free space, in bytes, at which new instances are still accepted. */
+  /** Minimum free space, in bytes, at which new instances are still accepted. */
   minFreeBytes: number;
 }
 
@@ -23,7 +23,7 @@ export interface DiskUsage {
 export type StatfsFunction = (path: string) => Promise<{ bsize: number; blocks: number; bfree: number; bavail: number }>;
 
 /**
- * Time between two reads. A burst can write past the watermark for at most this long; at 1 s that is
+ * Time between two reads. A burst can write past the watermark for at most this long, which at 1 s is
  * about 120 MB on a gigabit link, well inside any sensible free-space floor.
  */
 const CHECK_INTERVAL_MS = 1000;

@@ -1,7 +1,7 @@
 /**
  * fsync() of instance folders through descriptors kept open. Every stored instance needs its folder
- * synced after the rename; opening and closing the folder each time would add two thread-pool round
- * trips to each C-STORE, and the instances of a series arrive one after another into the same folder.
+ * synced after the rename. Opening and closing the folder each time would add two thread-pool round
+ * trips to each C-STORE, while the instances of a series arrive one after another into the same folder.
  */
 import { closeSync, fsync, openSync } from 'node:fs';
 

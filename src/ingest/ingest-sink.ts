@@ -19,7 +19,7 @@ import { instanceFields, seriesFields, studyFields } from './header-fields.ts';
 import { InstanceStore, InvalidUidError } from './instance-store.ts';
 import { SpoolWriter } from './spool-writer.ts';
 
-/** What happens to a SOPInstanceUID received again with different content. */
+/** Policy for a SOPInstanceUID received again with different content. */
 export type DuplicatePolicy = 'keep_first' | 'replace';
 
 export interface IngestOptions {
@@ -30,7 +30,7 @@ export interface IngestOptions {
 
 /**
  * Attempts of the record statement. It fails only when another association creates the same new study
- * or series at the same moment; the second attempt finds the row the other one committed.
+ * or series at the same moment, and then the second attempt finds the row the other one committed.
  */
 const RECORD_ATTEMPTS = 3;
 

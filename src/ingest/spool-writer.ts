@@ -1,6 +1,6 @@
 /**
  * Writes one received dataset to a spool file. Fragments are collected and written in batches, and
- * flush() writes the rest; the file stays open, so it can be renamed into the store and then made
+ * flush() writes the rest. The file stays open, so it can be renamed into the store and then made
  * durable through the same descriptor with syncAndClose(). fdatasync() also flushes the file size, the
  * only metadata needed to read the data back.
  *
@@ -23,8 +23,8 @@ import type { SpoolFile } from '../dicom/instance-sink.ts';
 const BATCH_BYTES = 128 * 1024;
 
 /**
- * Buffers per writev() call. Linux accepts at most IOV_MAX (1024) vectors; fragments of 16 KiB PDUs
- * stay far below it within one batch, but the cap keeps a peer's tiny PDUs from exceeding it.
+ * Buffers per writev() call. Linux accepts at most IOV_MAX (1024) vectors. Fragments of 16 KiB PDUs
+ * stay far below it within one batch, and the cap keeps a peer's tiny PDUs from exceeding it.
  */
 const MAX_VECTORS = 512;
 

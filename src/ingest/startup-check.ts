@@ -1,9 +1,9 @@
 /**
- * What the service checks about the instance store when it starts. A crash can leave two things:
- * spool files of transfers that never finished (removed here; their senders got no Success and send
- * again), and, for instances that were not acknowledged either, a row whose file is missing or shorter
- * than recorded (see IngestSink). Such rows are reported, not deleted: an administrator decides, and a
- * resend from the PACS repairs them.
+ * Checks of the instance store when the service starts. A crash can leave spool files of transfers that
+ * never finished, which are removed here because their senders got no Success and send again. For
+ * instances that were not acknowledged either, it can also leave a row whose file is missing or shorter
+ * than recorded (see IngestSink). Such rows are reported, not deleted, because an administrator decides
+ * and a resend from the PACS repairs them.
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';

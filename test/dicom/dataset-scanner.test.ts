@@ -1,7 +1,7 @@
 /**
- * The dataset scanner against real files and pydicom (Debian's python3-pydicom) as the reference reader:
- * every supported file of the shared test data scans without error, the header attributes it keeps
- * match pydicom's, and a cut in the middle of an element is found.
+ * The dataset scanner against real files, with pydicom (Debian's python3-pydicom) as the reference
+ * reader. Every supported file of the shared test data scans without error, the header attributes it
+ * keeps match pydicom's, and a cut in the middle of an element is found.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

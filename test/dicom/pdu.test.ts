@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { CommandField, encodeResponse, readCommandSet } from '../../src/dicom/dimse-command.ts';
 import { AbortReason, encodeCommandPDataTf, PduError, PduReader, PduType, readApplicationContextName, type PdvHeader } from '../../src/dicom/pdu.ts';
 
-/** A P-DATA-TF PDU with the given PDVs. */
+/** Builds a P-DATA-TF PDU with the given PDVs. */
 function pDataTf(pdvs: { pcId: number; control: number; value: Buffer }[]): Buffer {
   const items = pdvs.map((pdv) => {
     const item = Buffer.alloc(6 + pdv.value.length);

@@ -1,7 +1,7 @@
 /**
  * Every CT file of the cornerstone and NEMA WG04 samples goes over C-STORE in its own transfer syntax
  * (storescu proposes only the file's syntax) and is stored with its dataset byte-identical to what
- * storescu sent; the two in retired JPEG processes that the listener does not accept are rejected at
+ * storescu sent. The two in retired JPEG processes that the listener does not accept are rejected at
  * negotiation. storescu re-encodes what it reads (it recomputes group lengths, and deflates again at its
  * own level), so the sent bytes are captured first by DCMTK storescp in bit-preserving mode. Ten of the
  * cornerstone files carry one SOPInstanceUID in different encodings, so the same run exercises the

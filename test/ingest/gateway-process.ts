@@ -57,7 +57,7 @@ export class GatewayProcess {
 }
 
 export interface StorescuRun {
-  /** Files answered with Success, in the order storescu sent them. */
+  /** Files whose C-STORE response was Success, in the order storescu sent them. */
   acknowledged(): string[];
   readonly finished: Promise<{ code: number | null; output: string }>;
 }

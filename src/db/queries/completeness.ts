@@ -54,7 +54,7 @@ export interface StudyCandidateRow {
 /**
  * Locks the studies that may be decided now: receiving (or failed with instances that arrived while it
  * was processed) and either quiet since `quietSince` or receiving since before `deadlineBefore`. Rows
- * another process holds are skipped.
+ * locked by another process are skipped.
  */
 export async function lockStudyCandidates(
   manager: EntityManager,
