@@ -158,7 +158,7 @@ async function openBenchDatabase(directory: string): Promise<{ database: Databas
   };
 }
 
-/** The instance store alone: spool, rename into place, no fsync and no database. */
+/** Returns a sink that only spools and renames into the store, without fsync or database rows. */
 function fileOnlySink(store: InstanceStore): InstanceSink {
   return {
     createSpool: () => store.createSpool(),
