@@ -98,8 +98,10 @@ export async function startService(config: AppConfig): Promise<RunningService> {
     const sender = new PeriodicTask('delivery sender', config.delivery.pollIntervalSeconds, async () => {
       while (await deliveryJob.runOnce());
     }, logger);
+    // Quiet periods count from the listener's start: silence while the service was down proves nothing.
+    let listeningSince = new Date();
     const scheduler = new PeriodicTask('completeness check', config.completeness.checkIntervalSeconds, async () => {
-      const outcomes = await runCompletenessCheck(database, config.completeness);
+      const outcomes = await runCompletenessCheck(database, { ...config.completeness, listeningSince });
       for (const outcome of outcomes) logger.info('completeness decision', { studyId: outcome.studyId, state: outcome.decision, count: outcome.instanceCount });
       if (outcomes.some((outcome) => outcome.completed)) worker.trigger();
     }, logger);
@@ -121,6 +123,7 @@ export async function startService(config: AppConfig): Promise<RunningService> {
       new IngestSink(database, store, { duplicatePolicy: config.storage.duplicatePolicy, diskSpace }),
     );
     const dicomPort = await listener.start();
+    listeningSince = new Date();
     stoppers.push(() => listener.stop());
 
     for (const task of [scheduler, worker, sender]) {

@@ -38,6 +38,8 @@ export interface CompletenessSettings {
   forceCompleteAfterSeconds: number;
   requiredSeries: readonly RequiredSeriesRule[];
   lateArrivalPolicy: LateArrivalPolicy;
+  /** Start of the listener; time before it does not count as quiet (see DecisionSettings). */
+  listeningSince?: Date;
 }
 
 /** A decision taken by one run of the check. */
@@ -55,10 +57,12 @@ export interface CompletenessOutcome {
 const BATCH_SIZE = 100;
 
 export async function runCompletenessCheck(database: Database, settings: CompletenessSettings, now: Date = new Date()): Promise<CompletenessOutcome[]> {
-  const seriesQuietSince = new Date(now.getTime() - settings.seriesQuietPeriodSeconds * 1000);
   // Series first, in their own transaction: the study step reads which series are complete, and a
   // transaction never locks series rows and then study rows, the reverse of the ingest statement's order.
-  await database.transaction((manager) => completeQuietSeries(manager, now, seriesQuietSince, settings.seriesQuietPeriodSeconds));
+  const seriesQuietSince = new Date(now.getTime() - settings.seriesQuietPeriodSeconds * 1000);
+  if (!settings.listeningSince || settings.listeningSince <= seriesQuietSince) {
+    await database.transaction((manager) => completeQuietSeries(manager, now, seriesQuietSince, settings.seriesQuietPeriodSeconds));
+  }
 
   const outcomes: CompletenessOutcome[] = [];
   for (;;) {

@@ -22,6 +22,17 @@ export interface DecisionSettings {
   forceCompleteAfterSeconds: number;
   requiredSeries: readonly RequiredSeriesRule[];
   lateArrivalPolicy: LateArrivalPolicy;
+  /**
+   * Start of the listener that receives for this check. Time before it does not count as quiet, because
+   * a sender resends after an outage what it could not deliver.
+   */
+  listeningSince?: Date;
+}
+
+/** Whether `periodSeconds` have passed since `lastReceivedAt` and since the listener started. */
+export function quietFor(periodSeconds: number, lastReceivedAt: Date, now: Date, listeningSince?: Date): boolean {
+  const since = listeningSince && listeningSince > lastReceivedAt ? listeningSince : lastReceivedAt;
+  return now.getTime() - since.getTime() >= periodSeconds * 1000;
 }
 
 export interface ReceivingStudy {
@@ -40,7 +51,7 @@ export interface ReceivingStudy {
 
 /** Decides a receiving study; undefined when nothing is decided yet. */
 export function decideStudy(study: ReceivingStudy, settings: DecisionSettings, now: Date): StudyDecision | undefined {
-  const quiet = now.getTime() - study.lastReceivedAt.getTime() >= settings.studyQuietPeriodSeconds * 1000 && study.openSeries === 0;
+  const quiet = quietFor(settings.studyQuietPeriodSeconds, study.lastReceivedAt, now, settings.listeningSince) && study.openSeries === 0;
   const missing = unmatchedRules(settings.requiredSeries, study.series);
   const deadline = new Date(study.receivingSince.getTime() + settings.forceCompleteAfterSeconds * 1000);
   const runReason: RunReason = study.state === 'failed' ? 'reopened' : toRunReason(study.runReason);
@@ -92,7 +103,7 @@ export interface LateArrivals {
 
 /** Applies the late-arrival policy to a reported study with late instances; undefined while they still arrive. */
 export function decideLateArrival(late: LateArrivals, settings: DecisionSettings, now: Date): StudyDecision | undefined {
-  const quiet = now.getTime() - late.lastReceivedAt.getTime() >= settings.studyQuietPeriodSeconds * 1000 && late.openSeries === 0;
+  const quiet = quietFor(settings.studyQuietPeriodSeconds, late.lastReceivedAt, now, settings.listeningSince) && late.openSeries === 0;
   const pastDeadline = now.getTime() >= late.receivingSince.getTime() + settings.forceCompleteAfterSeconds * 1000;
   if (!quiet && !pastDeadline) return undefined;
 

@@ -165,6 +165,18 @@ describe('completeness check', () => {
     assert.deepEqual(await decisions(uid), ['series_complete', 'study_complete']);
   });
 
+  it('counts quiet time only after the listener started', async () => {
+    const uid = generateUid();
+    await receive({ study: uid, at: at(0) });
+    // The service was down from second 5 to second 100: the quiet period restarts at 100.
+    const restarted = { ...SETTINGS, listeningSince: at(100) };
+    await runCompletenessCheck(first, restarted, at(120));
+    assert.equal((await study(uid)).state, 'receiving');
+    assert.deepEqual(await decisions(uid), ['series_complete']);
+    await runCompletenessCheck(first, restarted, at(131));
+    assert.equal((await study(uid)).state, 'complete');
+  });
+
   it('waits for a series still inside its quiet period', async () => {
     const uid = generateUid();
     await receive({ study: uid, at: at(0) });

@@ -26,6 +26,10 @@ const run = promisify(execFile);
 /** Acknowledged instances before the kill; enough to be mid-study, few enough to leave most unsent. */
 const KILL_AFTER_ACKNOWLEDGED = 30;
 
+const STUDY_QUIET_SECONDS = 6;
+/** Time the service stays down, longer than the study quiet period. */
+const OUTAGE_MS = (STUDY_QUIET_SECONDS + 1) * 1000;
+
 describe('crash recovery', () => {
   let workDirectory: string;
   let configPath: string;
@@ -53,7 +57,7 @@ describe('crash recovery', () => {
         dataDirectory: path.join(workDirectory, 'data'),
         database: { url: testDatabase.url },
         dicom: { listener: { host: '127.0.0.1', port: dicomPort, aeTitle: 'ARGUS' }, peers: [{ aeTitle: 'STORESCU', host: '127.0.0.1' }] },
-        completeness: { seriesQuietPeriodSeconds: 2, studyQuietPeriodSeconds: 4, checkIntervalSeconds: 0.5 },
+        completeness: { seriesQuietPeriodSeconds: 2, studyQuietPeriodSeconds: STUDY_QUIET_SECONDS, checkIntervalSeconds: 0.5 },
         worker: { pollIntervalSeconds: 0.5 },
         model: { packagePath: path.join(REPOSITORY, 'test/fixtures/tiny-argus') },
       }),
@@ -101,6 +105,9 @@ describe('crash recovery', () => {
   });
 
   it('cleans the spool at restart and completes the study once', async () => {
+    // The outage outlasts the study quiet period: silence while the service was down must not complete
+    // the partial study before the resend.
+    await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
     // The kill may have come between two datasets; a leftover of an interrupted one is made sure of.
     await writeFile(path.join(spoolFolder(), 'interrupted-transfer.part'), Buffer.alloc(4096));
     const leftovers = (await readdir(spoolFolder())).length;
@@ -125,8 +132,8 @@ describe('crash recovery', () => {
       return rows[0]?.state === 'reported' || rows[0]?.state === 'failed' ? rows[0].state : undefined;
     }, 120_000);
     assert.equal(state, 'reported');
-    // Two more quiet periods: a second completion would show up by now.
-    await new Promise((resolve) => setTimeout(resolve, 8000));
+    // More than one quiet period more: a second completion would show up by now.
+    await new Promise((resolve) => setTimeout(resolve, (STUDY_QUIET_SECONDS + 2) * 1000));
     const decisions = await database.run((manager) =>
       queryRows<{ decision: string; count: number }>(
         manager,
