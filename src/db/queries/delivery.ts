@@ -215,3 +215,9 @@ export async function findPredecessorSr(manager: EntityManager, reportId: string
   const payload = rows[0]?.payload;
   return payload === undefined ? undefined : Buffer.from(payload);
 }
+
+/** Returns the instance store path (relative to the store folder) of a stored instance. */
+export async function findInstanceFilePath(manager: EntityManager, sopInstanceUid: string): Promise<string | undefined> {
+  const rows = await queryRows<{ file_path: string }>(manager, `SELECT file_path FROM instance WHERE sop_instance_uid = $1`, [sopInstanceUid]);
+  return rows[0]?.file_path;
+}

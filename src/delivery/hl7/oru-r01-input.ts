@@ -37,10 +37,12 @@ export interface OruR01Input {
     sex?: string;
   };
   order: {
-    /** ORC-2 and OBR-2. */
+    /** ORC-2.1 and OBR-2.1, with the namespace ID of the placer in ORC-2.2 and OBR-2.2. */
     placerOrderNumber?: string;
-    /** ORC-3 and OBR-3. */
+    placerOrderNamespace?: string;
+    /** ORC-3.1 and OBR-3.1, with the namespace ID of the filler in ORC-3.2 and OBR-3.2. */
     fillerOrderNumber?: string;
+    fillerOrderNamespace?: string;
     /** OBR-18. */
     accessionNumber?: string;
     /** OBR-19, the requested procedure ID as IHE Scheduled Workflow places it. */

@@ -43,8 +43,8 @@ export function buildOruR01(input: OruR01Input): string {
   writeFields(message.createSegment('PV1'), { 1: '1', 2: 'U' });
   writeFields(message.createSegment('ORC'), {
     1: 'RE',
-    2: input.order.placerOrderNumber,
-    3: input.order.fillerOrderNumber,
+    2: [input.order.placerOrderNumber, input.order.placerOrderNamespace],
+    3: [input.order.fillerOrderNumber, input.order.fillerOrderNamespace],
   });
   writeObr(message.createSegment('OBR'), input);
 
@@ -102,8 +102,8 @@ function writeObr(obr: Hl7StandardSegment, input: OruR01Input): void {
   // receiver may reject the message with AE. Pass at least the study description as procedureText.
   writeFields(obr, {
     1: '1',
-    2: order.placerOrderNumber,
-    3: order.fillerOrderNumber,
+    2: [order.placerOrderNumber, order.placerOrderNamespace],
+    3: [order.fillerOrderNumber, order.fillerOrderNamespace],
     4: [order.procedureCode, order.procedureText, order.procedureCodingSystem],
     7: order.observationAt instanceof Date ? formatHl7DateTime(order.observationAt) : order.observationAt,
     18: order.accessionNumber,
