@@ -98,7 +98,7 @@ const hl7Destination = z
     /** OBX-2 of the report text: TX, one row per line, or FT, one row per section with \.br\ line breaks. */
     observationValueType: z.enum(['TX', 'FT']).default('TX'),
     /** Start each section's text with its label (FINDINGS:, IMPRESSION:), for receivers that show OBX-5 only. */
-    sectionLabels: z.boolean().default(true),
+    sectionLabels: z.boolean().default(false),
     /** What an AR or CR acknowledgment does: retry with backoff, or park the delivery as dead. */
     rejectPolicy: z.enum(['retry', 'park']).default('park'),
     /** Seconds an idle connection stays open for the next message; 0 closes it after every ACK. */
