@@ -120,7 +120,7 @@ deliveries
 
 class CliError extends Error {}
 
-/** Approves or replays a delivery, through the running service when it holds the embedded database. */
+/** Approves or replays a delivery, through the running service when that service has the embedded database open. */
 async function runDeliveryAction(
   config: AppConfig,
   request: { command: 'deliveries.approve' | 'deliveries.replay'; deliveryId: string; force?: boolean },
@@ -141,7 +141,7 @@ async function runDeliveryAction(
   }
 }
 
-/** The operating-system account that runs the command; the audit row names it as the actor. */
+/** Returns the operating-system account that runs the command, which the audit row names as the actor. */
 function currentUser(): string {
   try {
     return os.userInfo().username;

@@ -72,7 +72,7 @@ const dicomDestination = z
     aeTitle,
     host: z.string().min(1),
     port,
-    /** What a C-STORE warning status (0x0001, 0xBxxx) does: count as delivered, or park the delivery as dead. */
+    /** Handling of a C-STORE warning status (0x0001, 0xBxxx): count it as delivered, or park the delivery as dead. */
     warningPolicy: z.enum(['delivered', 'park']).default('delivered'),
     ...queueSettings,
     tls: dicomClientTls.optional(),
@@ -99,7 +99,7 @@ const hl7Destination = z
     observationValueType: z.enum(['TX', 'FT']).default('TX'),
     /** Start each section's text with its label (FINDINGS:, IMPRESSION:), for receivers that show OBX-5 only. */
     sectionLabels: z.boolean().default(false),
-    /** What an AR or CR acknowledgment does: retry with backoff, or park the delivery as dead. */
+    /** Handling of an AR or CR acknowledgment: retry with backoff, or park the delivery as dead. */
     rejectPolicy: z.enum(['retry', 'park']).default('park'),
     /** Seconds an idle connection stays open for the next message; 0 closes it after every ACK. */
     keepAliveSeconds: z.number().min(0).max(3600).default(0),
@@ -231,7 +231,7 @@ export const configSchema = z
         maxAttempts: z.number().int().min(1).max(1000).default(20),
         /** Seconds before the first retry; each later retry waits twice as long, with jitter, up to retryMaxSeconds. */
         retryBaseSeconds: z.number().positive().max(3600).default(5),
-        /** Longest wait between two attempts, in seconds. */
+        /** Maximum wait between two attempts, in seconds. */
         retryMaxSeconds: z.number().positive().max(86400).default(600),
         /** Hours after the first attempt after which a failing delivery becomes dead. */
         deadlineHours: z.number().positive().max(8760).default(24),

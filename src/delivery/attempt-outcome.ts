@@ -1,6 +1,6 @@
 /**
- * The one funnel from what a receiver answered to what the outbox does with the delivery. An attempt
- * either delivered the message, or failed, and a failure is retryable or not. The table below is the
+ * The one funnel from a receiver's reply to what the outbox does with the delivery. An attempt either
+ * delivered the message or failed, and a failure is retryable or not. The table below is the
  * whole HL7 ACK policy; docs/hl7-interface.md repeats it for interface engineers.
  *
  * | answer                                   | outcome                                     |
@@ -60,7 +60,7 @@ export function outcomeOfStoreStatus(
 
 /**
  * Returns the outcome of a thrown error. Typed errors of the HL7 and DICOM senders carry `code` and
- * `retryable`; anything else is a fault of this service, retried until the attempts run out.
+ * `retryable`. Anything else is a fault of this service and is retried until the attempts run out.
  */
 export function outcomeOfError(error: unknown): AttemptOutcome {
   const typed = error as { code?: unknown; retryable?: unknown };

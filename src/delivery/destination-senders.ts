@@ -56,12 +56,12 @@ export class DestinationSenders {
     }
   }
 
-  /** The longest time one attempt can take, in seconds; the outbox lease must outlast it. */
+  /** Returns the maximum time one attempt can take, in seconds, which the outbox lease must outlast. */
   longestAttemptSeconds(): number {
     return Math.max(this.config.dicom.timeoutSeconds, ...this.config.hl7.destinations.map((destination) => destination.ackTimeoutSeconds));
   }
 
-  /** Sends `message` once. Never throws: every failure is an outcome. */
+  /** Sends `message` once. Every failure, thrown or answered, comes back as a failed outcome. */
   async send(message: OutgoingMessage): Promise<AttemptOutcome> {
     try {
       if (message.kind === 'hl7_oru') return await this.sendOru(message);

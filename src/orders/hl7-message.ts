@@ -20,7 +20,7 @@ export class Hl7MessageError extends Error {
   }
 }
 
-/** HL7 table 0211 names and the WHATWG encoding labels that Node's TextDecoder knows them by. */
+/** HL7 table 0211 names and the WHATWG encoding labels under which Node's TextDecoder accepts them. */
 const CHARACTER_SETS = new Map<string, string>([
   ['UNICODE UTF-8', 'utf-8'],
   ['ASCII', 'utf-8'],
@@ -84,7 +84,7 @@ export class Hl7Segment {
   value(fieldNumber: number, component = 1, repetition = 1, subcomponent = 1): string {
     const { repetition: repetitionSeparator, component: componentSeparator, subcomponent: subcomponentSeparator } =
       this.delimiters;
-    // MSH-2 holds the delimiters themselves and is never split.
+    // MSH-2 contains the delimiters themselves and is never split.
     if (this.name === 'MSH' && fieldNumber <= 2) return this.raw(fieldNumber);
 
     const repetitionText = this.raw(fieldNumber).split(repetitionSeparator)[repetition - 1] ?? '';

@@ -1,8 +1,9 @@
 /**
- * Turns one received MLLP frame into stored orders and the ACK to send back. Every outcome has an ACK:
- * AA once the orders are committed (or when the same MSH-10 was accepted before), AR for a message this
- * listener does not take (unreadable, wrong type, version or processing ID), AE for an order with a
- * missing or unsupported value and for a failure of this service, so that the RIS sends it again.
+ * Turns one received MLLP frame into stored orders and the ACK to send back. Every outcome has an ACK.
+ * AA follows once the orders are committed, or when the same MSH-10 was accepted before. AR goes to a
+ * message this listener does not take (unreadable, wrong type, version or processing ID). AE goes to an
+ * order with a missing or unsupported value, and to a failure of this service, so that the RIS sends it
+ * again.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -37,7 +38,7 @@ export interface RejectedOrderMessage {
   receivedAt: Date;
 }
 
-/** Where accepted orders go; the service implements it on the database. */
+/** Storage for accepted orders; the service implements it on the database. */
 export interface OrderRepository {
   /**
    * Stores the orders of one message atomically. Returns `duplicate: true`, storing nothing, when the

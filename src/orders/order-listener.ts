@@ -1,7 +1,7 @@
 /**
  * The MLLP server that receives orders from the RIS, plain or inside TLS. It binds only the configured
  * address, refuses connections from addresses outside the allow-list, and handles the frames of one
- * connection one after another, so ACKs go back in the order the messages arrived. It knows MLLP, not
+ * connection one after another, so ACKs go back in the order the messages arrived. It handles MLLP, not
  * HL7: each frame goes to the handler, and the handler's text goes back as the reply frame.
  */
 import net from 'node:net';

@@ -3,8 +3,8 @@
  * every DICOM destination receives. The messages are built once and stored with the delivery rows, so a
  * retry sends the same bytes with the same MSH-10 or SOPInstanceUID.
  *
- * What a message says depends on facts that are read in the transaction that stores the report: the RIS
- * order matched to the study, whether the report corrects an earlier one, and the SR it replaces.
+ * The content of a message depends on facts that are read in the transaction that stores the report:
+ * the RIS order matched to the study, whether the report corrects an earlier one, and the SR it replaces.
  * buildDeliveries therefore only captures the report; store-report.ts reads those facts and calls
  * buildDeliveryMessages. A message that cannot be built (for example a study without PatientID, which
  * PID-3 requires) becomes a dead delivery with the reason, so that it stays visible instead of missing.
@@ -72,7 +72,7 @@ export function buildDeliveries(config: AppConfig, content: ReportContent): Deli
   return { config, content };
 }
 
-/** Builds the message of every configured destination. Never throws: a build failure is a dead delivery. */
+/** Builds the message of every configured destination. A message that fails to build becomes a dead delivery. */
 export function buildDeliveryMessages(plan: DeliveryPlan, context: MessageContext): NewDelivery[] {
   const { config, content } = plan;
   const orderId = context.order?.id ?? null;

@@ -1,5 +1,5 @@
 /**
- * What an administrator can do with a delivery: approve a held one, or replay a dead or delivered one.
+ * Administrator actions on a delivery: approving a held one, and replaying a dead or delivered one.
  * Each action changes the row and writes its audit row in one transaction, under a row lock, so a sender
  * that finishes an attempt at the same moment cannot overwrite it.
  */
@@ -60,10 +60,10 @@ export async function approveDelivery(database: Database, id: string, actor: str
 }
 
 /**
- * Sends a dead or delivered delivery again, as a new message at the end of its destination's queue. An
- * ORU^R01 gets a new MSH-10 (the receiver must not drop it as a duplicate); an SR keeps its
- * SOPInstanceUID, because it is the same document. Without `force` a replay is refused when a later
- * report of the study was delivered to the same destination, since it would put outdated text last.
+ * Sends a dead or delivered delivery again, as a new message at the end of its destination's queue.
+ * An ORU^R01 gets a new MSH-10, so the receiver does not drop it as a duplicate. An SR keeps its
+ * SOPInstanceUID, because it is the same document. Without `force` a replay is rejected when a later
+ * report of the study was delivered to the same destination, because it would put outdated text last.
  */
 export async function replayDelivery(
   database: Database,

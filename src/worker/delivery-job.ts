@@ -1,8 +1,8 @@
 /**
  * The delivery job: claims due outbox rows, sends them (ORU^R01 over MLLP, SR over C-STORE) and records
  * the outcome. A delivery counts as delivered only on an accepting ACK (MSA-1 AA or CA with MSA-2 equal
- * to our MSH-10) or a C-STORE Success status (or Warning, where the destination accepts warnings); see
- * attempt-outcome.ts for the whole table. A failure is retried with capped, jittered exponential backoff
+ * to our MSH-10) or a C-STORE Success status. A Warning status counts too where the destination accepts
+ * warnings, and attempt-outcome.ts has the whole table. A failure is retried with capped, jittered exponential backoff
  * until the attempts or the deadline are used up, and a failure not worth retrying ends the delivery at
  * once. Both end in `dead`, from where an administrator can replay it.
  *
@@ -114,7 +114,7 @@ export class DeliveryJob {
       );
       return true;
     });
-    // The message of a failure that carries the receiver's answer can quote it, so only its code is logged.
+    // The message of a failure that carries the receiver's reply can quote it, so only its code is logged.
     const detail = outcome.response === null ? { err: Object.assign(new Error(outcome.message), { code: outcome.code }) } : {};
     this.logOutcome(delivery, recorded, decision.state, { code: outcome.code, reason: deadReason ?? undefined, ...detail });
   }

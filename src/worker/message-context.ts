@@ -1,8 +1,9 @@
 /**
- * Reads what the messages of a new report depend on, in the transaction that stores the report: the RIS
- * order matched to the study, the SR of the report being corrected, and the patient and study modules of
- * an analysed instance. A fact that cannot be read is logged and left out, so a report is never lost for
- * want of a detail; an order that has the study's accession number but another patient is audited.
+ * Reads the facts that the messages of a new report depend on, in the transaction that stores the
+ * report. They are the RIS order matched to the study, the SR of the report being corrected, and the
+ * patient and study modules of an analysed instance. A fact that cannot be read is logged and left out,
+ * so a report is never lost for want of a detail. An order with the study's accession number but
+ * another patient is audited.
  */
 import path from 'node:path';
 

@@ -1,9 +1,8 @@
 /**
- * Order intake through the whole service on the embedded database: python3-hl7 sends an ORM^O01 to the
- * order listener, storescu pushes a CT study with the order's accession number, and the report reaches
- * the RIS as an ORU^R01 that carries the order's numbers and patient, after an administrator approves it
- * with the command line (through the service's control socket). A replay then sends it again with a
- * new MSH-10.
+ * Order intake through the whole service on the embedded database. python3-hl7 sends an ORM^O01 to the
+ * order listener, and storescu pushes a CT study with the order's accession number. The report reaches
+ * the RIS as an ORU^R01 with the order's numbers and patient once an administrator approves it with the
+ * command line, through the service's control socket. A replay then sends it again with a new MSH-10.
  */
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -106,7 +105,7 @@ describe('order to report', () => {
     return JSON.parse(listed.stdout) as DeliveryItem[];
   }
 
-  it('stores the ORM^O01 and answers AA', async () => {
+  it('stores the ORM^O01 and returns AA', async () => {
     const [ack] = await sendWithPythonHl7(orderPort, [
       ormO01({ messageControlId: 'E2E-ORM-1', patientId: PATIENT_ID, accessionNumber: ACCESSION_NUMBER }),
     ]);

@@ -29,7 +29,7 @@ const CLAIMED_COLUMNS = `d.id, d.report_id, d.kind, d.destination, d.control_id,
 
 /**
  * Claims the delivery that is due first, counts the attempt and starts its deadline clock. A row left in
- * `sending` longer than the lease belongs to a process that died mid-send and is claimed again; the
+ * `sending` longer than the lease belongs to a process that died mid-send, so it is claimed again. The
  * resend carries the same MSH-10 or SOPInstanceUID, so the receiver can drop the duplicate.
  * `blockingDestinations` names the destinations whose dead rows hold back later ones.
  */
@@ -93,7 +93,7 @@ export interface AttemptFailure {
   nextAttemptAt: Date | null;
   error: string;
   code: string;
-  /** The receiver's answer, when there was one (an ACK, a C-STORE status). */
+  /** The receiver's reply, when there was one (an ACK, a C-STORE status). */
   response: string | null;
 }
 
@@ -164,9 +164,9 @@ export async function releaseHeldDelivery(manager: EntityManager, id: string, no
 }
 
 /**
- * Puts a dead or delivered delivery back in the queue as a new message: attempts and deadline start
- * again, and it takes a new place at the end of its destination's queue, so a replay never holds back
- * messages that were waiting behind it.
+ * Puts a dead or delivered delivery back in the queue as a new message. Attempts and deadline start
+ * again, and the row moves to the end of its destination's queue, so a replay never delays messages
+ * that were waiting behind it.
  */
 export async function requeueDelivery(
   manager: EntityManager,

@@ -1,7 +1,7 @@
 /**
- * Rewrites the MSH of a stored message for an explicit resend. A resend that an administrator asks for is
- * a new message: it gets a new MSH-10, so the receiver does not drop it as a duplicate of the first one,
- * and MSH-7 becomes the time of the resend.
+ * Rewrites the MSH of a stored message for an explicit resend. A resend that an administrator requests
+ * is a new message. It gets a new MSH-10, so the receiver does not drop it as a duplicate of the first
+ * one, and MSH-7 becomes the time of the resend.
  */
 import { OruR01InputError } from './errors.ts';
 import { formatHl7DateTime } from './hl7-datetime.ts';

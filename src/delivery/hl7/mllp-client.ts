@@ -4,7 +4,7 @@
  * An MllpConnection carries one exchange at a time. It keeps its socket open for the next message when
  * `keepAliveMs` is positive and closes it after every ACK otherwise. After any failure (timeout, reset,
  * an unusable reply) the socket is destroyed and the next message opens a new one, so no half-read state
- * or late reply of a failed exchange can be taken for the answer to the next message.
+ * or late reply of a failed exchange can be taken for the reply to the next message.
  *
  * The ACK is matched by MSA-2 against the sent MSH-10. A frame with another MSA-2 (a late ACK of an
  * earlier message, or a receiver that acknowledges twice) is logged by its MSA-2 and skipped, because

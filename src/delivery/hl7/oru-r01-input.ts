@@ -67,7 +67,7 @@ export interface OruR01Input {
     /** Report sections; empty text gives no rows. */
     findings: string;
     impression: string;
-    /** How the text is written; absent: TX rows without labels. */
+    /** OBX-2 of the text rows; absent: TX rows without labels. */
     valueType?: ReportValueType;
     /** Starts each section with its label (FINDINGS:, IMPRESSION:). */
     sectionLabels?: boolean;

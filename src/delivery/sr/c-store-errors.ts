@@ -115,9 +115,9 @@ export class InvalidDatasetError extends CStoreError {
 export type StatusClass = 'success' | 'warning' | 'failure';
 
 /**
- * Returns the class of a C-STORE response status (PS3.7 C.1 to C.4, PS3.4 Table B.2-1): 0x0000 is
- * Success; 0x0001, 0x0107, 0x0116 and 0xBxxx are Warnings; everything else, including Cancel (0xFE00)
- * and Pending (0xFFxx), which a C-STORE must not return, is a Failure.
+ * Returns the class of a C-STORE response status (PS3.7 C.1 to C.4, PS3.4 Table B.2-1). 0x0000 is
+ * Success, and 0x0001, 0x0107, 0x0116 and 0xBxxx are Warnings. Everything else is a Failure, including
+ * Cancel (0xFE00) and Pending (0xFFxx), which a C-STORE must not return.
  */
 export function statusClass(status: number): StatusClass {
   if (status === 0x0000) return 'success';

@@ -39,7 +39,7 @@ export const Codes = {
   /** CID 7005 purpose of reference for equipment that processed the data. */
   ProcessingEquipment: code('109102', 'DCM', 'Processing Equipment'),
   /**
-   * Purpose of reference "Processing Algorithm" that IHE AI Results asks for in the Contributing
+   * Purpose of reference "Processing Algorithm" that IHE AI Results requires in the Contributing
    * Equipment Sequence. NOTE: CID 7005 has no such code (checked against the 2024 value set as published
    * in bvdh/dicom-terminology-in-fhir), so this is the code of the IHE scheme 99IHE that MONAI Label
    * writes for it. Replace it once DICOM assigns one.

@@ -30,7 +30,7 @@ export interface SrEvidenceInstance {
   sopInstanceUid: string;
 }
 
-/** The request (order) the report answers; every value is optional. */
+/** The request (order) that the report is the result of; every value is optional. */
 export interface SrRequest {
   accessionNumber?: string;
   requestedProcedureId?: string;

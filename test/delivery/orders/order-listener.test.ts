@@ -49,7 +49,7 @@ describe('HL7 order listener', () => {
     return database.run(async (manager) => (await queryRows<{ count: number }>(manager, sql, parameters))[0]!.count);
   }
 
-  it('stores an ORM^O01 and answers AA', async () => {
+  it('stores an ORM^O01 and returns AA', async () => {
     const port = await startListener();
     const [ack] = await sendWithPythonHl7(port, [ormO01({ messageControlId: 'STORE-1', accessionNumber: 'ACC-STORE' })]);
 
@@ -92,7 +92,7 @@ describe('HL7 order listener', () => {
     assert.equal(order?.status, 'cancelled');
   });
 
-  it('answers AE with an ERR segment for a missing PID-3', async () => {
+  it('returns AE with ERR for a missing PID-3', async () => {
     const port = await startListener();
     const [ack] = await sendWithPythonHl7(port, [ormO01({ messageControlId: 'BAD-PID', pid: 'PID|1||||Nowak^Ewa' })]);
 
@@ -107,7 +107,7 @@ describe('HL7 order listener', () => {
     assert.equal(audit, 1);
   });
 
-  it('answers AR for a message type it does not take', async () => {
+  it('returns AR for an unsupported message type', async () => {
     const port = await startListener();
     const [ack] = await sendWithPythonHl7(port, [ormO01({ messageControlId: 'ADT-1', messageType: 'ADT^A08^ADT_A01' })]);
 
@@ -116,7 +116,7 @@ describe('HL7 order listener', () => {
     assert.equal(ack?.errorLocation, 'MSH^1^9');
   });
 
-  it('answers AR to a frame that is not HL7', async () => {
+  it('returns AR for a frame that is not HL7', async () => {
     const port = await startListener();
     const [ack] = await sendWithPythonHl7(port, [Buffer.from('HELLO RIS', 'latin1')]);
 

@@ -1,8 +1,8 @@
 /**
- * Every kind of SR the delivery path produces (first report, report with a RIS order and the source
- * modules, corrected report, long accented and CJK text) checked with the reference tools: dciodvfy
- * finds no error, dsrdump reads it, pydicom reads the text back, and storescp stores it, also when it
- * accepts only Implicit VR Little Endian with a 4 KB maximum PDU.
+ * Every kind of SR the delivery path produces, checked with the reference tools: first report, report
+ * with a RIS order and the source modules, corrected report, and long accented and CJK text. dciodvfy
+ * finds no error, dsrdump and pydicom read them, and storescp stores them, also when it accepts only
+ * Implicit VR Little Endian with a 4 KB maximum PDU.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 /**
- * A Storage SCP on 127.0.0.1 that accepts every presentation context and answers each C-STORE with a
- * status chosen by the test, for the statuses storescp cannot be made to send (warnings, refusals).
+ * A Storage SCP on 127.0.0.1 that accepts every presentation context and responds to each C-STORE with
+ * a status chosen by the test, for the statuses storescp cannot be made to send (warnings, refusals).
  * It runs on dcmjs-dimse's Scp behind its own net.Server, because dcmjs-dimse's Server binds every
  * interface.
  */
