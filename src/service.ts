@@ -1,8 +1,8 @@
 /**
  * `argus-gateway serve`: the composition root of the running service. It opens and migrates the
- * database, loads the model, and starts the DICOM listener and the periodic tasks (completeness check,
- * report worker, delivery sender). On SIGTERM or SIGINT it stops them in reverse order, so no accepted
- * instance or started transaction is cut off.
+ * database, loads the model, and starts the DICOM listener, the HL7 order listener when one is
+ * configured, and the periodic tasks (completeness check, report worker, delivery sender). On SIGTERM or
+ * SIGINT it stops them in reverse order, so no accepted instance or started transaction is cut off.
  */
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -87,9 +87,8 @@ export async function startService(config: AppConfig): Promise<RunningService> {
     }, logger);
     const deliveryJob = createDeliveryJob(database, config);
     stoppers.push(async () => deliveryJob.close());
-    const sender = new PeriodicTask('delivery sender', config.delivery.pollIntervalSeconds, async () => {
-      await deliveryJob.runDue();
-    }, logger);
+    // pump() starts sends and returns; the job tracks them itself, so one slow RIS never delays the poll.
+    const sender = new PeriodicTask('delivery sender', config.delivery.pollIntervalSeconds, () => deliveryJob.pump(), logger);
     const scheduler = new PeriodicTask('completeness check', config.completeness.checkIntervalSeconds, async () => {
       const completed = await completeQuietStudies(database, config.completeness.studyQuietPeriodSeconds);
       for (const study of completed) logger.info('study complete', { studyId: study.studyId, count: study.instanceCount });
@@ -116,8 +115,11 @@ export async function startService(config: AppConfig): Promise<RunningService> {
       task.start();
       stoppers.push(() => task.stop());
     }
-    // Runs first at shutdown: sends in progress finish, but no new delivery is claimed.
-    stoppers.push(async () => deliveryJob.stopClaiming());
+    // Runs first at shutdown: no new delivery is claimed, and the sends in progress are recorded.
+    stoppers.push(async () => {
+      deliveryJob.stopClaiming();
+      await deliveryJob.drain();
+    });
 
     logger.info('service started', { port: dicomPort, aeTitle: config.dicom.listener.aeTitle });
     return { dicomPort, orderPort: orderListener?.port, stop: stopAll };

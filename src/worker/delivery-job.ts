@@ -6,8 +6,9 @@
  * until the attempts or the deadline are used up, and a failure not worth retrying ends the delivery at
  * once. Both end in `dead`, from where an administrator can replay it.
  *
- * Up to delivery.maxConcurrentSends deliveries are sent at once, never two to the same destination: the
- * claim query keeps each destination's queue in order.
+ * Up to delivery.maxConcurrentSends deliveries are sent at once, never two to the same destination,
+ * because the claim query keeps each destination's queue in order. A slow destination therefore takes
+ * one send slot, and the others keep serving the other destinations.
  */
 import type { AppConfig } from '../config/load.ts';
 import type { Database } from '../db/database.ts';
@@ -28,6 +29,8 @@ export class DeliveryJob {
   private readonly leaseSeconds: number;
   private readonly policy: RetryPolicy;
   private readonly blockingDestinations: string[];
+  private readonly inFlight = new Set<Promise<void>>();
+  private pumping: Promise<void> | undefined;
   private stopping = false;
 
   /** Throws DestinationConfigError when a configured TLS file cannot be read. */
@@ -48,38 +51,73 @@ export class DeliveryJob {
       .map((destination) => destination.name);
   }
 
-  /** Sends due deliveries, several destinations at once, until none is due; returns how many were sent. */
-  async runDue(): Promise<number> {
-    let attempts = 0;
-    const worker = async () => {
-      while (!this.stopping && (await this.runOnce())) attempts++;
-    };
-    await Promise.all(Array.from({ length: this.config.delivery.maxConcurrentSends }, worker));
-    return attempts;
+  /**
+   * Claims due deliveries until every send slot is busy or none is due, and starts sending them without
+   * waiting. A finished send pumps again, so the next message of its destination leaves at once.
+   */
+  pump(): Promise<void> {
+    // One claim loop at a time: a second caller waits for the running one instead of claiming past the limit.
+    this.pumping ??= this.claimUntilFull().finally(() => {
+      this.pumping = undefined;
+    });
+    return this.pumping;
   }
 
-  /** Sends one due delivery; returns false when none was due. */
-  async runOnce(): Promise<boolean> {
-    const delivery = await this.database.transaction((manager) =>
-      claimDueDelivery(manager, new Date(), this.leaseSeconds, this.blockingDestinations),
-    );
-    if (!delivery) return false;
+  /** Sends due deliveries until none is due and no send is in progress. */
+  async runDue(): Promise<void> {
+    for (;;) {
+      await this.pump();
+      if (this.inFlight.size === 0) return;
+      await Promise.race(this.inFlight);
+    }
+  }
 
-    const outcome = await this.senders.send(delivery);
-    if (outcome.result === 'delivered') await this.recordDelivered(delivery, outcome.response);
-    else await this.recordFailed(delivery, outcome);
+  /** Sends one due delivery and waits for its outcome; returns false when none was due. */
+  async runOnce(): Promise<boolean> {
+    const delivery = await this.claim();
+    if (!delivery) return false;
+    await this.sendAndRecord(delivery);
     return true;
   }
 
-  /** Makes runDue() return once the sends in progress are recorded. */
+  /** Stops claiming; sends in progress go on. */
   stopClaiming(): void {
     this.stopping = true;
   }
 
-  /** Stops claiming and closes kept connections; call after the last runDue() has returned. */
+  /** Waits for the sends in progress to be recorded. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Stops claiming and closes kept connections; call after drain(). */
   close(): void {
     this.stopping = true;
     this.senders.close();
+  }
+
+  private async claimUntilFull(): Promise<void> {
+    while (!this.stopping && this.inFlight.size < this.config.delivery.maxConcurrentSends) {
+      const delivery = await this.claim();
+      if (!delivery) return;
+      const work: Promise<void> = this.sendAndRecord(delivery)
+        .catch((error: unknown) => logger.error('recording a delivery attempt failed', { deliveryId: delivery.id, err: error }))
+        .finally(() => {
+          this.inFlight.delete(work);
+          this.pump().catch((error: unknown) => logger.error('claiming the next delivery failed', { err: error }));
+        });
+      this.inFlight.add(work);
+    }
+  }
+
+  private claim(): Promise<ClaimedDelivery | undefined> {
+    return this.database.transaction((manager) => claimDueDelivery(manager, new Date(), this.leaseSeconds, this.blockingDestinations));
+  }
+
+  private async sendAndRecord(delivery: ClaimedDelivery): Promise<void> {
+    const outcome = await this.senders.send(delivery);
+    if (outcome.result === 'delivered') await this.recordDelivered(delivery, outcome.response);
+    else await this.recordFailed(delivery, outcome);
   }
 
   private async recordDelivered(delivery: ClaimedDelivery, response: string): Promise<void> {
