@@ -24,6 +24,15 @@ export class DeliveryAdminError extends Error {
   }
 }
 
+/** Delivery ids are UUIDs; anything else cannot name a delivery and would be a database type error. */
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function requireDeliveryId(id: string): void {
+  if (!UUID_PATTERN.test(id)) {
+    throw new DeliveryAdminError('delivery_not_found', `"${id}" is not a delivery id; use the id that deliveries list prints`);
+  }
+}
+
 export interface DeliveryActionResult {
   id: string;
   state: 'pending';
@@ -34,6 +43,7 @@ export interface DeliveryActionResult {
 
 /** Releases a held delivery: it becomes pending and is sent in its destination's order. */
 export async function approveDelivery(database: Database, id: string, actor: string): Promise<DeliveryActionResult> {
+  requireDeliveryId(id);
   const result = await database.transaction(async (manager) => {
     const delivery = await lockDelivery(manager, id);
     if (delivery === undefined) throw new DeliveryAdminError('delivery_not_found', `delivery ${id} does not exist`);
@@ -71,6 +81,7 @@ export async function replayDelivery(
   actor: string,
   options: { force?: boolean } = {},
 ): Promise<DeliveryActionResult> {
+  requireDeliveryId(id);
   const result = await database.transaction(async (manager) => {
     const delivery = await lockDelivery(manager, id);
     if (delivery === undefined) throw new DeliveryAdminError('delivery_not_found', `delivery ${id} does not exist`);
