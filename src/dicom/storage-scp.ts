@@ -2,8 +2,8 @@
  * The Storage SCP for one connection. dcmjs-dimse's Scp still reads A-ASSOCIATE-RQ and writes the
  * A-ASSOCIATE-AC/RJ and A-RELEASE-RP, but the byte stream, the P-DATA-TF PDUs and the C-STORE and C-ECHO
  * messages are handled here (see pdu.ts for why). Each dataset streams into a spool file while it is
- * hashed and its structure checked. The response is sent only once the sink has made the instance
- * durable. Every failure becomes a status through statusForStoreFailure(), and every protocol error an
+ * hashed and its structure checked, and c-store-handler.ts turns it into a status once it is complete.
+ * The response is sent only once the sink has made the instance durable. Every protocol error is an
  * A-ABORT that ends this association only.
  */
 import { randomUUID } from 'node:crypto';
@@ -12,16 +12,16 @@ import type { Socket } from 'node:net';
 import dcmjsDimse from 'dcmjs-dimse';
 
 import type { Logger } from '../logging/logger.ts';
-import { checkAssociation, decidePresentationContext, normalizeAddress, REJECTION_FIELDS, type ListenerPolicy } from './association-policy.ts';
-import { datasetEncoding, type SopClassRole } from './conformance.ts';
-import { CommandField, CommandSetError, encodeResponse, readCommandSet, type CommandSet } from './dimse-command.ts';
-import { formatStatus, StoreFailure, StoreStatus, statusForStoreFailure } from './dimse-status.ts';
-import { IncomingDataset } from './incoming-dataset.ts';
+import { checkAssociation, normalizeAddress, REJECTION_FIELDS, type ListenerPolicy } from './association-policy.ts';
+import { startDataset, storeMessage, type MessageInProgress } from './c-store-handler.ts';
+import { acceptPresentationContexts, type AcceptedContext } from './context-negotiation.ts';
+import { CommandField, encodeResponse, type CommandSet } from './dimse-command.ts';
+import { formatStatus, StoreFailure, StoreStatus } from './dimse-status.ts';
 import type { AssociationEnd, AssociationInfo, AssociationRejection, InstanceSink } from './instance-sink.ts';
-import { encodeFileMetaHeader } from './part10.ts';
+import { MessageAssembler } from './message-assembler.ts';
 import { AbortReason, AbortSource, encodeAAbort, encodeCommandPDataTf, PduError, PduReader, PduType, readApplicationContextName, type PdvHeader } from './pdu.ts';
 
-const { Scp, constants } = dcmjsDimse;
+const { Scp } = dcmjsDimse;
 type Association = InstanceType<typeof dcmjsDimse.association.Association>;
 
 /** Largest A-ASSOCIATE-RQ (or other non-data PDU) read; 128 presentation contexts take about 100 KiB. */
@@ -44,24 +44,6 @@ export interface StorageScpDependencies {
   idleTimeoutMs: number;
 }
 
-interface AcceptedContext {
-  abstractSyntaxUid: string;
-  transferSyntaxUid: string;
-  role: SopClassRole | 'verification';
-}
-
-/** A DIMSE message whose dataset is arriving. */
-interface MessageInProgress {
-  presentationContextId: number;
-  context: AcceptedContext;
-  command: CommandSet;
-  /** Absent when the dataset is read and dropped because the status is already decided. */
-  dataset?: IncomingDataset;
-  rejection?: StoreFailure;
-  /** Response command field; C-STORE-RSP, or the request's field with bit 15 for an unrecognized operation. */
-  responseField: number;
-}
-
 type ScpState = 'awaiting_request' | 'established' | 'closed';
 
 export class StorageScp extends Scp {
@@ -71,11 +53,8 @@ export class StorageScp extends Scp {
   private info!: AssociationInfo;
   private state: ScpState = 'awaiting_request';
   private reader!: PduReader;
-  /** The PDV being read and where its bytes go. */
-  private pdv: (PdvHeader & { target: 'command' | 'dataset' }) | undefined;
+  private assembler!: MessageAssembler;
   private contexts = new Map<number, AcceptedContext>();
-  private commandParts: Buffer[] = [];
-  private message: MessageInProgress | undefined;
   private readonly pending = new Set<Promise<void>>();
   private releaseRequested = false;
   private accepted = false;
@@ -100,10 +79,20 @@ export class StorageScp extends Scp {
       {
         onControlPdu: (pdu) => this.handleControlPdu(pdu),
         onPdvStart: (header) => this.onPdvStart(header),
-        onPdvData: (data) => this.onPdvData(data),
-        onPdvEnd: () => this.onPdvEnd(),
+        onPdvData: (data) => this.assembler.onPdvData(data),
+        onPdvEnd: () => this.assembler.onPdvEnd(),
       },
     );
+    this.assembler = new MessageAssembler(() => this.contexts, {
+      begin: (presentationContextId, context, command) => this.beginMessage(presentationContextId, context, command),
+      complete: (message) => this.respondWhenDone(message),
+      protocolError: (reason, description, cause) => this.abortAssociation(reason, description, cause),
+      backpressure: (until) => {
+        const socket = this.connection;
+        socket.pause();
+        void until.then(() => socket.resume());
+      },
+    });
     this.on('networkError', (error: Error) => this.abortAssociation(AbortReason.InvalidPduParameterValue, 'the A-ASSOCIATE-RQ cannot be read', error));
     this.wireSocket(socket);
   }
@@ -166,26 +155,7 @@ export class StorageScp extends Scp {
       return;
     }
 
-    for (const proposed of association.getPresentationContexts()) {
-      const context = association.getPresentationContext(proposed.id);
-      const decision = decidePresentationContext(this.deps.policy, context.getAbstractSyntaxUid(), context.getTransferSyntaxUids());
-      if (decision.accepted) {
-        context.setResult(constants.PresentationContextResult.Accept, decision.transferSyntaxUid);
-        this.contexts.set(proposed.id, { abstractSyntaxUid: context.getAbstractSyntaxUid(), transferSyntaxUid: decision.transferSyntaxUid, role: decision.role });
-      } else if (decision.reason === 'abstract_syntax_not_supported') {
-        context.setResult(constants.PresentationContextResult.RejectAbstractSyntaxNotSupported);
-      } else {
-        context.setResult(constants.PresentationContextResult.RejectTransferSyntaxesNotSupported);
-      }
-      // SCP/SCU role selection (PS3.7 D.3.3.4): we are never the SCP of a C-STORE we would send.
-      if (context.getProviderRole()) context.setProviderRole(false);
-    }
-    // dcmjs-dimse announces min(requestor's, our) maximum PDU length, but the A-ASSOCIATE-AC item is the
-    // acceptor's own receive limit (PS3.8 D.1). Announcing ours spares DCMTK senders (16 KiB by default)
-    // 30 PDUs per CT slice. Asynchronous operations are not offered: one C-STORE at a time.
-    association.setMaxPduLength(dcmjsDimse.Implementation.getMaxPduLength());
-    association.setNegotiateAsyncOps(false);
-
+    this.contexts = acceptPresentationContexts(association, this.deps.policy);
     this.state = 'established';
     this.accepted = true;
     this.sendAssociationAccept();
@@ -243,68 +213,15 @@ export class StorageScp extends Scp {
       this.abortAssociation(AbortReason.UnexpectedPdu, `unexpected P-DATA-TF in state ${this.state}`);
       return;
     }
-    if (!this.contexts.has(header.presentationContextId)) {
-      this.abortAssociation(AbortReason.InvalidPduParameterValue, `PDV for presentation context ${header.presentationContextId}, which was not accepted`);
-      return;
-    }
-    if (header.isCommand) {
-      if (this.message) {
-        this.abortAssociation(AbortReason.UnexpectedPduParameter, 'command fragment received while a dataset was expected');
-        return;
-      }
-      this.pdv = { ...header, target: 'command' };
-      return;
-    }
-    if (this.message?.presentationContextId !== header.presentationContextId) {
-      this.abortAssociation(AbortReason.UnexpectedPduParameter, 'dataset fragment without a matching command');
-      return;
-    }
-    this.pdv = { ...header, target: 'dataset' };
+    this.assembler.onPdvStart(header);
   }
 
-  private onPdvData(data: Buffer): void {
-    if (this.pdv?.target === 'command') {
-      this.commandParts.push(data);
-      return;
-    }
-    const dataset = this.message?.dataset;
-    if (dataset && !dataset.write(data)) {
-      const socket = this.connection;
-      socket.pause();
-      void dataset.spool.drained().then(() => socket.resume());
-    }
-  }
-
-  private onPdvEnd(): void {
-    const pdv = this.pdv;
-    this.pdv = undefined;
-    if (!pdv?.isLast) return;
-    if (pdv.target === 'command') {
-      this.onCommand(pdv.presentationContextId, this.contexts.get(pdv.presentationContextId)!);
-      return;
-    }
-    const message = this.message!;
-    this.message = undefined;
-    this.respondWhenDone(message);
-  }
-
-  /** Reads a complete command set and starts its message. */
-  private onCommand(presentationContextId: number, context: AcceptedContext): void {
-    let command: CommandSet;
-    try {
-      command = readCommandSet(Buffer.concat(this.commandParts));
-    } catch (error) {
-      if (!(error instanceof CommandSetError)) throw error;
-      this.abortAssociation(AbortReason.InvalidPduParameterValue, error.message, error);
-      return;
-    } finally {
-      this.commandParts = [];
-    }
-
-    if (command.commandField === CommandField.CCancelRq) return;
+  /** Starts the message of a command set: C-ECHO is answered at once, a C-STORE gets its spool file or its failure. */
+  private beginMessage(presentationContextId: number, context: AcceptedContext, command: CommandSet): MessageInProgress | undefined {
+    if (command.commandField === CommandField.CCancelRq) return undefined;
     if (command.commandField === CommandField.CEchoRq && !command.hasDataset) {
       this.sendDimseResponse(presentationContextId, { commandField: CommandField.CEchoRsp, command, status: StoreStatus.Success });
-      return;
+      return undefined;
     }
 
     const message: MessageInProgress = { presentationContextId, context, command, responseField: CommandField.CStoreRsp };
@@ -316,24 +233,9 @@ export class StorageScp extends Scp {
     } else if (!this.deps.sink.storageAvailable()) {
       message.rejection = new StoreFailure('storage_unavailable', 'the instance store is above its disk-use watermark');
     } else {
-      message.dataset = this.startDataset(command, context);
+      message.dataset = startDataset(this.deps.sink, this.info, command, context);
     }
-
-    if (command.hasDataset) {
-      this.message = message;
-    } else {
-      this.respondWhenDone({ ...message, rejection: message.rejection ?? new StoreFailure('dataset_unparseable', 'C-STORE-RQ without a dataset') });
-    }
-  }
-
-  private startDataset(command: CommandSet, context: AcceptedContext): IncomingDataset {
-    const fileMetaHeader = encodeFileMetaHeader({
-      mediaStorageSopClassUid: command.affectedSopClassUid,
-      mediaStorageSopInstanceUid: command.affectedSopInstanceUid,
-      transferSyntaxUid: context.transferSyntaxUid,
-      sourceApplicationEntityTitle: this.info.callingAeTitle,
-    });
-    return new IncomingDataset(this.deps.sink.createSpool(), fileMetaHeader, datasetEncoding(context.transferSyntaxUid)!);
+    return message;
   }
 
   /** Stores the message's dataset and sends its response; the idle timeout pauses meanwhile. */
@@ -360,42 +262,20 @@ export class StorageScp extends Scp {
   }
 
   private async store(message: MessageInProgress): Promise<{ status: number; comment?: string }> {
-    const { command } = message;
-    let handedToSink = false;
-    try {
-      if (message.rejection) throw message.rejection;
-      const dataset = message.dataset!;
-      const scan = await dataset.complete();
-      if (!scan.ok) throw new StoreFailure('dataset_unparseable', `the dataset cannot be parsed: ${scan.error.message}`, { cause: scan.error });
-      if (scan.attributes.SOPClassUID !== command.affectedSopClassUid) {
-        throw new StoreFailure('dataset_mismatch', 'SOP Class UID of the dataset differs from the C-STORE command');
-      }
-      if (scan.attributes.SOPInstanceUID !== command.affectedSopInstanceUid) {
-        throw new StoreFailure('dataset_mismatch', 'SOP Instance UID of the dataset differs from the C-STORE command');
-      }
-
-      handedToSink = true;
-      const result = await this.deps.sink.storeInstance(dataset.spool, {
-        association: { ...this.info },
-        sopClassUid: command.affectedSopClassUid,
-        sopInstanceUid: command.affectedSopInstanceUid,
-        transferSyntaxUid: message.context.transferSyntaxUid,
-        role: message.context.role as SopClassRole,
-        attributes: scan.attributes,
-        sha256: scan.sha256,
-        sizeBytes: scan.sizeBytes,
-      });
-      if (result.outcome !== 'duplicate') this.counts.stored += 1;
-      return { status: StoreStatus.Success };
-    } catch (error) {
-      const status = statusForStoreFailure(error);
+    const outcome = await storeMessage(this.deps.sink, this.info, message);
+    if (outcome.stored) this.counts.stored += 1;
+    if (outcome.status !== StoreStatus.Success) {
       this.counts.failed += 1;
-      this.deps.logger.warn('C-STORE failed', { associationId: this.info.associationId, sopInstanceUid: command.affectedSopInstanceUid, sopClassUid: command.affectedSopClassUid, statusHex: formatStatus(status), err: error });
-      if (message.dataset && !handedToSink) await message.dataset.spool.discard().catch(() => undefined);
-      // Error Comment carries our own message, which names attributes but never their values.
-      const comment = error instanceof StoreFailure ? error.message : 'internal error while storing; send again later';
-      return { status, comment };
+      const { command } = message;
+      this.deps.logger.warn('C-STORE failed', {
+        associationId: this.info.associationId,
+        sopInstanceUid: command.affectedSopInstanceUid,
+        sopClassUid: command.affectedSopClassUid,
+        statusHex: formatStatus(outcome.status),
+        err: outcome.error,
+      });
     }
+    return outcome;
   }
 
   private sendDimseResponse(
@@ -417,8 +297,7 @@ export class StorageScp extends Scp {
 
   private onClose(): void {
     this.state = 'closed';
-    const message = this.message;
-    this.message = undefined;
+    const message = this.assembler.takeUnfinished();
     // The connection closed in the middle of a dataset: the partial file must not survive.
     if (message?.dataset) this.deps.track(message.dataset.spool.discard());
     if (!this.accepted) return;
