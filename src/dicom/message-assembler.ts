@@ -31,7 +31,7 @@ export class MessageAssembler {
     private readonly events: MessageAssemblerEvents,
   ) {}
 
-  /** Returns the message whose dataset is arriving and forgets it, for a connection that closed. */
+  /** Removes and returns the message whose dataset is arriving, for a connection that closed. */
   takeUnfinished(): MessageInProgress | undefined {
     const message = this.message;
     this.message = undefined;
