@@ -25,7 +25,7 @@ import type { InstanceStore } from '../ingest/instance-store.ts';
 import { getLogger } from '../logging/logger.ts';
 import type { ArgusModel } from '../model/index.ts';
 import { selectSeries, type SeriesSummary } from '../selection/index.ts';
-import { assembleVolume, readCtSlice, VolumeError, type CtSlice } from '../volume/index.ts';
+import { assembleVolume, readCtSlice, toFloat32Volume, VolumeError, type CtSlice } from '../volume/index.ts';
 import { buildDeliveries } from './build-deliveries.ts';
 import { insertReportWithDeliveries } from './store-report.ts';
 
@@ -82,7 +82,7 @@ export class ReportJob {
     timings.volumeMs = elapsedSince(mark);
 
     mark = performance.now();
-    const generated = await this.model.generate(volume, { maxNewTokens: this.config.model.maxNewTokens });
+    const generated = await this.model.generate(toFloat32Volume(volume), { maxNewTokens: this.config.model.maxNewTokens });
     timings.inferenceMs = elapsedSince(mark);
     timings.preprocessMs = Math.round(generated.timings.preprocessMs);
     timings.visionMs = Math.round(generated.timings.visionMs);
