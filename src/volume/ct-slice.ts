@@ -33,6 +33,9 @@ export const CT_IMAGE_SOP_CLASSES: ReadonlySet<string> = new Set([
   LEGACY_CONVERTED_ENHANCED_CT_IMAGE_STORAGE_UID,
 ]);
 
+/** Elscint private element (07A1,1011) naming the private pixel compression. */
+const ELSCINT_COMPRESSION_TAG = 0x07a11011;
+
 const MULTI_FRAME_SOP_CLASSES: ReadonlySet<string> = new Set([
   ENHANCED_CT_IMAGE_STORAGE_UID,
   LEGACY_CONVERTED_ENHANCED_CT_IMAGE_STORAGE_UID,
@@ -193,7 +196,7 @@ interface FrameLayout {
 /** Returns the stored values of each frame, decoding compressed frames one after another. */
 async function decodeFrames(dataset: DicomDataset, syntax: TransferSyntaxInfo, layout: FrameLayout, filePath: string): Promise<StoredValues[]> {
   const element = dataset.elements.get(ATTRIBUTES.PixelData[0]);
-  if (element === undefined) throw new VolumeError('missing_attribute', 'The image has no PixelData.', { filePath });
+  if (element === undefined) throw missingPixelData(dataset, filePath);
   const pixelCount = layout.rows * layout.columns;
   const frameBytes = pixelCount * 2;
 
@@ -228,6 +231,24 @@ async function decodeFrames(dataset: DicomDataset, syntax: TransferSyntaxInfo, l
     values.push(toStoredValues(words, pixelCount, layout.format));
   }
   return values;
+}
+
+/**
+ * Explains a missing PixelData. Elscint (later Philips) CT scanners could store the image compressed
+ * in the private element (07A1,100A) and name the method in (07A1,1011), such as PMSCT_RLE1, while the
+ * transfer syntax claims uncompressed data.
+ */
+function missingPixelData(dataset: DicomDataset, filePath: string): VolumeError {
+  const privateCompression = dataset.text(ELSCINT_COMPRESSION_TAG);
+  if (privateCompression !== undefined) {
+    return new VolumeError(
+      'private_compression',
+      `The pixel data is compressed with the private method ${privateCompression} (Elscint) instead of a DICOM ` +
+        'transfer syntax, so it cannot be decoded. Ask for the series to be exported uncompressed from the scanner or PACS.',
+      { filePath },
+    );
+  }
+  return new VolumeError('missing_attribute', 'The image has no PixelData.', { filePath });
 }
 
 /** Reads the Extended Offset Table (7FE0,0001), 64-bit unsigned offsets (VR OV). */

@@ -121,7 +121,7 @@ export function checkSingleOrientation(slices: CtSlice[], toleranceDegrees: numb
     groups.set(key, [...(groups.get(key) ?? []), slice]);
   }
   const described = [...groups.values()].map((members) => {
-    const tilt = planeTiltDegrees(members[0]!).toFixed(0);
+    const tilt = planeTiltDegrees(members[0]!).toFixed(1);
     return `${members.length} slice(s) with ImageOrientationPatient ${members[0]!.imageOrientationPatient.join('\\')} (plane ${tilt}° from axial)`;
   });
   recorder.fail(

@@ -9,6 +9,7 @@ export type VolumeErrorCode =
   | 'not_part10_file'
   | 'unreadable_dataset'
   | 'unsupported_transfer_syntax'
+  | 'private_compression'
   | 'unsupported_sop_class'
   | 'unsupported_pixel_format'
   | 'missing_attribute'
