@@ -170,6 +170,8 @@ export const configSchema = z
         repeatedPositionPolicy: z.enum(['reject', 'split']).default('reject'),
         /** HU written for padding (PixelPaddingValue) and outside the field of view after resampling. */
         airHu: z.number().int().min(-32768).max(32767).default(-1000),
+        /** Worker threads that decode a compressed series; 0 decodes on the worker's main thread. */
+        decodeThreads: z.number().int().min(0).max(64).default(2),
         /** Write axial, coronal and sagittal PNG previews of every assembled volume. */
         previews: z.boolean().default(true),
         /** Folder of the previews. Absent: <dataDirectory>/previews. Relative to the config file. */

@@ -18,6 +18,7 @@ export { lpsAffine, rasAffine, toFloat32Volume, type CtVolume, type Vector3, typ
 export { readImageHeader, type ImageHeader } from './image-header.ts';
 export { renderPreviews, type Preview } from './preview.ts';
 export { readSeriesSlices, type SeriesSlices } from './read-series.ts';
+export { SliceReaderPool } from './slice-reader-pool.ts';
 export type { RepeatedPositionPolicy } from './repeated-positions.ts';
 export type { SpacingPolicy, TiltPolicy } from './stack-spacing.ts';
 export { describeTransferSyntax, SUPPORTED_TRANSFER_SYNTAXES } from './transfer-syntax.ts';

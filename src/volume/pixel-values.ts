@@ -62,20 +62,18 @@ function wordsOf(bytes: Uint8Array, count: number): Uint16Array {
 }
 
 /**
- * True when any word has a bit set above `mask`. Most scanners leave those bits clear, and this read-only
- * scan, two words at a time, costs less than masking every word.
+ * Clears the bits above `mask` in place, two words at a time through an Int32Array view when the words
+ * are 4-byte aligned: half the iterations of a word loop, and no value leaves the int32 range.
  */
-function hasBitsAbove(words: Uint16Array, mask: number): boolean {
-  const pairs = words.byteOffset % 4 === 0 ? new Uint32Array(words.buffer, words.byteOffset, words.length >>> 1) : undefined;
-  let bits = 0;
-  if (pairs !== undefined) {
-    for (let index = 0; index < pairs.length; index++) bits |= pairs[index]!;
-    if (words.length % 2 === 1) bits |= words[words.length - 1]!;
-  } else {
-    for (let index = 0; index < words.length; index++) bits |= words[index]!;
+function maskInPlace(words: Uint16Array, mask: number): void {
+  if (words.byteOffset % 4 !== 0) {
+    for (let index = 0; index < words.length; index++) words[index] = words[index]! & mask;
+    return;
   }
-  const pairMask = (mask | (mask << 16)) >>> 0;
-  return ((bits >>> 0) & ~pairMask) !== 0;
+  const pairs = new Int32Array(words.buffer, words.byteOffset, words.length >>> 1);
+  const pairMask = mask | (mask << 16);
+  for (let index = 0; index < pairs.length; index++) pairs[index] = pairs[index]! & pairMask;
+  if (words.length % 2 === 1) words[words.length - 1] = words[words.length - 1]! & mask;
 }
 
 /**
@@ -91,7 +89,10 @@ export function toStoredValues(bytes: Uint8Array, count: number, format: PixelFo
   const shift = format.highBit + 1 - format.bitsStored;
   const mask = 2 ** format.bitsStored - 1;
   if (!signed) {
-    if (shift === 0 && !hasBitsAbove(words, mask)) return words;
+    if (shift === 0) {
+      maskInPlace(words, mask);
+      return words;
+    }
     for (let index = 0; index < count; index++) words[index] = (words[index]! >>> shift) & mask;
     return words;
   }

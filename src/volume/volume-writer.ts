@@ -8,6 +8,7 @@
 import type { CanonicalGrid } from './canonical-orientation.ts';
 import type { VoxelArray } from './ct-volume.ts';
 import { allocateVoxels, sliceToHu, type SliceRescale, type VoxelType } from './hounsfield.ts';
+import type { StoredValues } from './pixel-values.ts';
 import type { SliceStack } from './slice-geometry.ts';
 
 /** Copies each slice's HU into the grid; slice k of the stack becomes source plane k. */
@@ -48,11 +49,35 @@ export function writeSlices(stack: SliceStack, grid: CanonicalGrid, rescales: Sl
  * integer array it wraps values modulo the type's range, and adding the offset with the same wrap gives
  * the exact sum, because the caller has checked that every sum fits the type.
  */
-function copyWithOffset(values: ArrayLike<number>, target: VoxelArray, start: number, offset: number): void {
-  target.set(values, start);
-  if (offset === 0) return;
+function copyWithOffset(values: StoredValues, target: VoxelArray, start: number, offset: number): void {
+  if (offset === 0) {
+    target.set(values, start);
+    return;
+  }
+  if (target instanceof Int16Array && Number.isInteger(offset) && addPairs(values, target, start, offset)) return;
   const end = start + values.length;
+  target.set(values, start);
   for (let index = start; index < end; index++) target[index]! += offset;
+}
+
+/**
+ * Adds `offset` to 16-bit values two at a time, each 32-bit word holding two lanes. Clearing the top bit
+ * of each lane before the add keeps a carry from crossing into the next lane, and the XOR restores that
+ * bit, so each lane gets (value + offset) mod 2^16, the int16 the caller has checked to be exact.
+ * Returns false when the arrays are not 4-byte aligned or the count is odd.
+ */
+function addPairs(values: StoredValues, target: Int16Array, start: number, offset: number): boolean {
+  const byteStart = target.byteOffset + start * 2;
+  if (values.byteOffset % 4 !== 0 || byteStart % 4 !== 0 || values.length % 2 !== 0) return false;
+  const source = new Int32Array(values.buffer, values.byteOffset, values.length >>> 1);
+  const destination = new Int32Array(target.buffer, byteStart, values.length >>> 1);
+  const both = (offset & 0xffff) | (offset << 16);
+  const low = both & 0x7fff7fff;
+  for (let index = 0; index < source.length; index++) {
+    const pair = source[index]!;
+    destination[index] = ((pair & 0x7fff7fff) + low) ^ ((pair ^ both) & 0x80008000);
+  }
+  return true;
 }
 
 export interface ResamplingPlan {

@@ -164,7 +164,8 @@ export class ReportJob {
   private async assembleAndRecord(rows: InstanceRow[]): Promise<{ volume: CtVolume<VoxelArray>; instanceUids: string[] }> {
     const seriesRow = rows[0]!;
     try {
-      const assembled = await readAndAssemble(rows.map((row) => this.store.absolutePath(row.filePath)), assemblyOptions(this.config));
+      const files = rows.map((row) => this.store.absolutePath(row.filePath));
+      const assembled = await readAndAssemble(files, assemblyOptions(this.config), this.config.volume.decodeThreads);
       const checks = { passed: true, checks: assembled.checks, gaps: assembled.gaps, voxelType: assembled.voxelType };
       await this.database.run((manager) => recordVolumeChecks(manager, seriesRow.seriesId, checks));
       if (this.config.volume.previews) await this.recordPreviews(assembled.volume, seriesRow);

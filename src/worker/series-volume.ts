@@ -16,6 +16,7 @@ import {
   readImageHeader,
   readSeriesSlices,
   renderPreviews,
+  SliceReaderPool,
   VolumeError,
   type AssembledVolume,
   type AssemblyOptions,
@@ -98,9 +99,18 @@ export async function summarizeSeries(bySeries: Map<string, InstanceRow[]>, abso
   }));
 }
 
+/** One pool per process, started by the first compressed series; its idle threads do not keep the process alive. */
+let readerPool: SliceReaderPool | undefined;
+
+function sharedReaderPool(threads: number): SliceReaderPool | undefined {
+  if (threads === 0) return undefined;
+  readerPool ??= new SliceReaderPool(threads);
+  return readerPool;
+}
+
 /** Reads the files of the selected series and assembles the volume. Throws VolumeError when it cannot be made right. */
-export async function readAndAssemble(files: string[], options: AssemblyOptions): Promise<AssembledVolume> {
-  const { slices, skipped } = await readSeriesSlices(files);
+export async function readAndAssemble(files: string[], options: AssemblyOptions, decodeThreads: number): Promise<AssembledVolume> {
+  const { slices, skipped } = await readSeriesSlices(files, sharedReaderPool(decodeThreads));
   return assembleVolume(slices, options, skipped);
 }
 
