@@ -1,7 +1,7 @@
 /**
- * Volume assembly benchmark: a 300-slice 512 x 512 CT series, made from the real 1 mm Philips slices of
- * the shared data, is assembled by us and converted by dcm2niix in the same run, uncompressed, as
- * JPEG 2000 lossless and as JPEG-LS lossless. Debian's dcm2niix cannot read JPEG-LS, so its reference
+ * Volume assembly benchmark: a 300-slice 512 x 512 CT series is made from the real 1 mm Philips slices of
+ * the shared data. We assemble it and dcm2niix converts it in the same run, uncompressed, as JPEG 2000
+ * lossless and as JPEG-LS lossless. Debian's dcm2niix cannot read JPEG-LS, so its reference
  * there is dcmdjpls on every file followed by dcm2niix. Our side runs in a child process per
  * measurement (bench/volume-run.ts) so that its peak RSS is its own, with the default two decoding
  * threads already started, as in a running worker; dcm2niix uses one core and also writes its NIfTI.

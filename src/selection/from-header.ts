@@ -1,6 +1,6 @@
 /**
  * Builds the selection summary of an instance from its header as volume/image-header.ts reads it, so
- * that selection sees every frame of a multi-frame image with its FrameType and geometry.
+ * that selection gets every frame of a multi-frame image with its FrameType and geometry.
  */
 import type { ImageHeader } from '../volume/image-header.ts';
 import type { InstanceSummary } from './instance-rules.ts';

@@ -2,7 +2,7 @@
  * Series selection: picks the series of a study that the model reads and gives every series a decision
  * with a stable code and an English reason. Slices that cannot be part of the volume (localizers,
  * non-CT or derived images, other planes) are skipped inside a series and counted in its reason. A
- * series qualifies on Modality, SeriesDescription, SliceThickness and slice count; among qualifying
+ * series qualifies on Modality, SeriesDescription, SliceThickness and slice count. Among qualifying
  * series the preferred ConvolutionKernel wins, then the most slices, then the SeriesInstanceUID that
  * sorts first, so that the choice is repeatable.
  */

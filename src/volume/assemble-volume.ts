@@ -291,8 +291,8 @@ function describeVoxelType(type: VoxelType, resampled: boolean): string {
   const reasons: Record<VoxelType, string> = {
     int16: 'every HU value is an integer within the int16 range',
     int32: 'every HU value is an integer, but some lie outside the int16 range',
-    float32: 'the rescale gives fractional HU values that float32 holds exactly',
-    float64: 'the rescale gives HU values that only float64 holds exactly',
+    float32: 'the rescale gives fractional HU values that float32 represents exactly',
+    float64: 'the rescale gives HU values that only float64 represents exactly',
   };
   return `Voxels are ${type} because ${reasons[type]}.`;
 }

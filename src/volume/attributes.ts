@@ -87,7 +87,7 @@ function invalid(keyword: string, value: unknown, filePath: string): VolumeError
 
 const NUMERIC_VRS: ReadonlySet<string> = new Set<NumericVr>(['US', 'SS', 'DS', 'IS', 'FD']);
 
-/** The VR to assume for `keyword` in Implicit VR; text attributes read as numbers are decimal strings. */
+/** Returns the VR to assume for `keyword` in Implicit VR. Text attributes read as numbers are decimal strings. */
 function numericVr(keyword: Keyword): NumericVr {
   const vr: string = ATTRIBUTES[keyword][1];
   return NUMERIC_VRS.has(vr) ? (vr as NumericVr) : 'DS';

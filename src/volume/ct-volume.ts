@@ -1,16 +1,16 @@
 /**
  * The CT volume that every later stage reads: Hounsfield units on a regular grid with its position in
- * patient space. Assembly writes it in one canonical orientation: i, j and k point as closely as the
- * acquisition allows to the patient's left, posterior and superior (LPS), whatever the Patient
+ * patient space. Assembly writes it in one canonical orientation. The axes i, j and k point as closely
+ * as the acquisition allows to the patient's left, posterior and superior (LPS), whatever the Patient
  * Position, the slice order or the row and column directions of the images.
  */
 
 export type Vector3 = [number, number, number];
 
 /**
- * The voxel types a volume may have. Assembly picks the narrowest that holds every HU value exactly:
+ * The voxel types a volume may have. Assembly picks the narrowest that represents every HU value exactly:
  * Int16Array for the usual integer rescale, Int32Array when the values exceed it, Float32Array for
- * fractional values that float32 holds exactly and for resampled volumes, Float64Array otherwise.
+ * fractional values that float32 represents exactly and for resampled volumes, Float64Array otherwise.
  */
 export type VoxelArray = Int16Array | Int32Array | Float32Array | Float64Array;
 

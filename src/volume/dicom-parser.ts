@@ -2,7 +2,7 @@
  * A lean reader of DICOM Part 10 files for volume assembly. dcmjs converts every element of a file,
  * which takes about 0.7 ms for a CT header, so a 300-slice series would spend more time there than
  * dcm2niix spends on the whole conversion. This reader only records where each element lies and
- * decodes the few values that assembly asks for. Pixel data is never copied: native pixel data is a
+ * decodes the few values that assembly reads. Pixel data is never copied: native pixel data is a
  * view into the file's bytes and encapsulated pixel data a list of views, one per fragment.
  *
  * It reads Implicit VR Little Endian, Explicit VR Little and Big Endian, and Deflated Explicit VR Little
@@ -26,8 +26,8 @@ export const EXPLICIT_VR_BIG_ENDIAN = '1.2.840.10008.1.2.2';
 export const DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1.99';
 
 /**
- * Sequences that assembly reads. In Implicit VR a sequence of defined length cannot be told from other
- * data, so these tags are parsed as sequences whatever their VR says.
+ * Sequences that assembly reads. In Implicit VR a sequence of defined length cannot be distinguished from
+ * other data, so these tags are parsed as sequences whatever their VR says.
  */
 const KNOWN_SEQUENCES = new Set([
   0x00189304, // CTAcquisitionDetailsSequence
@@ -95,7 +95,7 @@ export class DicomDataset {
 
   /**
    * Returns the numeric values of an element. Text VRs (DS, IS) are parsed as decimal strings; binary
-   * VRs are read in the dataset's byte order. In Implicit VR the VR is unknown, so `implicitVr` says
+   * VRs are read in the dataset's byte order. In Implicit VR the VR is unknown, so `implicitVr` gives
    * how the element is stored. A value that does not parse becomes NaN, for the caller to reject.
    */
   numbers(tag: number, implicitVr: 'US' | 'SS' | 'DS' | 'IS' | 'FD'): number[] | undefined {

@@ -1,6 +1,6 @@
 /**
  * Splitting encapsulated pixel data into frames (PS3.5 A.4). A frame may span several fragments. The
- * Extended Offset Table or the Basic Offset Table says where each frame starts; without either, a
+ * Extended Offset Table or the Basic Offset Table gives the start of each frame. Without either, a
  * single-frame image owns every fragment, and a multi-frame image is split at the start marker of each
  * codestream. RLE has no start marker, but PS3.5 G.1 puts each RLE frame in exactly one fragment.
  */
@@ -63,7 +63,7 @@ function splitAtOffsets(fragments: Uint8Array[], offsets: number[], frameCount: 
   let frame = -1;
   for (const fragment of fragments) {
     while (frame + 1 < offsets.length && offsets[frame + 1]! <= position) frame++;
-    if (frame < 0 || offsets[frame] === undefined) {
+    if (frame < 0) {
       throw new VolumeError('invalid_pixel_data', 'The pixel data offset table does not start at the first fragment.', {
         filePath,
       });

@@ -34,7 +34,7 @@ export interface FrameAttributes {
   rescaleIntercept: number;
   /** ImageType of a single-frame image, or the FrameType of a frame. */
   imageType: string[];
-  /** AcquisitionNumber, or FrameAcquisitionNumber of a frame; tells apart acquisitions at one position. */
+  /** AcquisitionNumber, or FrameAcquisitionNumber of a frame; distinguishes acquisitions at one position. */
   acquisitionNumber: number | undefined;
   /** TemporalPositionIndex of a frame, also used to tell acquisitions apart. */
   temporalPositionIndex: number | undefined;

@@ -4,7 +4,7 @@
  * every value from PixelPaddingValue to PixelPaddingRangeLimit inclusive (PS3.3 C.7.5.1.1.2); both are
  * stored values, compared before rescale.
  *
- * The voxel type is the narrowest that holds every HU value exactly, decided before the volume is
+ * The voxel type is the narrowest that contains every HU value exactly, decided before the volume is
  * allocated: from the range that BitsStored allows where that settles it, otherwise from the values.
  */
 import type { CtSlice } from './ct-slice.ts';
@@ -90,7 +90,7 @@ function fits(range: { min: number; max: number }, type: { min: number; max: num
   return range.min >= type.min && range.max <= type.max;
 }
 
-/** True when float32 holds every HU of the slice exactly. */
+/** Returns true when float32 represents every HU of the slice exactly. */
 function float32Exact(slice: CtSlice, rescale: SliceRescale): boolean {
   if (!Number.isInteger(rescale.airHu) && Math.fround(rescale.airHu) !== rescale.airHu) return false;
   const values = slice.storedValues;
@@ -103,7 +103,7 @@ function float32Exact(slice: CtSlice, rescale: SliceRescale): boolean {
   return true;
 }
 
-/** Picks the narrowest voxel type that holds the HU of every slice exactly. */
+/** Picks the narrowest voxel type that represents the HU of every slice exactly. */
 export function chooseVoxelType(slices: CtSlice[], rescales: SliceRescale[]): VoxelType {
   const integral = rescales.every(
     (rescale) => Number.isInteger(rescale.slope) && Number.isInteger(rescale.intercept) && (!hasPadding(rescale) || Number.isInteger(rescale.airHu)),

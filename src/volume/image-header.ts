@@ -30,7 +30,7 @@ export interface ImageHeader {
   numberOfFrames: number;
   /** Geometry and type of every frame, for CT images; undefined when an attribute is missing or invalid. */
   frames: FrameAttributes[] | undefined;
-  /** Why `frames` is undefined, in the words of the VolumeError raised. */
+  /** Reason that `frames` is undefined: the message of the VolumeError raised. */
   geometryProblem: string | undefined;
 }
 

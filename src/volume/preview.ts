@@ -25,7 +25,7 @@ export interface PreviewWindow {
 /** Soft-tissue window, W 400 / L 40, the usual abdominal and mediastinal setting. */
 export const SOFT_TISSUE_WINDOW: PreviewWindow = { center: 40, width: 400 };
 
-/** Longest preview side in pixels; larger planes are sampled down to keep the files small. */
+/** Maximum preview side in pixels; larger planes are sampled down to keep the files small. */
 const MAX_PREVIEW_PIXELS = 512;
 
 interface PlaneAxes {

@@ -22,7 +22,7 @@ export interface SeriesSlices {
 
 /**
  * Reads the files of a series. A compressed series is decoded on the pool's threads when a pool is
- * given; an uncompressed one is always read on this thread, because moving its slices between threads
+ * given. An uncompressed one is always read on this thread, because moving its slices between threads
  * costs more than the little decoding it needs. The first file's transfer syntax decides.
  */
 export async function readSeriesSlices(files: string[], pool?: SliceReaderPool): Promise<SeriesSlices> {

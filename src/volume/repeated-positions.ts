@@ -2,7 +2,7 @@
  * Slices that lie at the same position. Identical images (same pixels and rescale, as when a PACS
  * resends an instance under a new SOPInstanceUID) are kept once. Different images at one position come
  * from different acquisitions or reconstructions: the policy either rejects the series or splits it by
- * an attribute that tells the acquisitions apart and keeps the largest part.
+ * an attribute that distinguishes the acquisitions and keeps the largest part.
  */
 import type { CtSlice } from './ct-slice.ts';
 import { compareIdentity, describeSlice, formatMm, type CheckRecorder, type SliceStack } from './slice-geometry.ts';
@@ -12,7 +12,7 @@ export type RepeatedPositionPolicy = 'reject' | 'split';
 /** Maximum number of positions named in one message, to keep it readable. */
 const MAX_LISTED_POSITIONS = 3;
 
-/** Attributes that may tell acquisitions at one position apart, tried in this order. */
+/** Attributes that may distinguish acquisitions at one position, tried in this order. */
 const SPLIT_KEYS: { name: string; key: (slice: CtSlice) => string | undefined }[] = [
   { name: 'AcquisitionNumber', key: (slice) => slice.acquisitionNumber?.toString() },
   { name: 'TemporalPositionIndex', key: (slice) => slice.temporalPositionIndex?.toString() },
@@ -46,7 +46,7 @@ function clusterByPosition(stack: SliceStack, toleranceMm: number): { position: 
 /**
  * Returns the slices to keep: one of each set of identical images, and under the `split` policy only the
  * largest acquisition. Throws `duplicate_position` when different images share a position and the
- * policy is `reject` or no attribute tells them apart.
+ * policy is `reject` or no attribute distinguishes them.
  */
 export function resolveRepeatedPositions(
   stack: SliceStack,
@@ -131,7 +131,7 @@ function splitAcquisitions(
 
   return recorder.fail(
     'duplicate_position',
-    `${summary} No attribute (${SPLIT_KEYS.map(({ name }) => name).join(', ')}) tells the images at one position apart, ` +
+    `${summary} No attribute (${SPLIT_KEYS.map(({ name }) => name).join(', ')}) distinguishes the images at one position, ` +
       'so the series cannot be split; send a series with one image per position.',
     { name: 'repeated_positions', measured: conflicts.length, unit: 'slices' },
   );

@@ -1,7 +1,7 @@
 /**
  * The stack of slices in patient space: one orthonormal image frame for the series, every slice's
  * position along the slice normal and its in-plane offset from the first slice. Slices are ordered by
- * their position along the normal only; file order, InstanceNumber, SpacingBetweenSlices and Patient
+ * their position along the normal only. File order, InstanceNumber, SpacingBetweenSlices and Patient
  * Position play no part, so that every arrival order and numbering gives the same stack.
  *
  * The checks of the stack record a VolumeCheck each and throw a VolumeError whose message names the

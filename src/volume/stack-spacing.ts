@@ -96,7 +96,9 @@ export function findIrregularGaps(stack: SliceStack, toleranceMm: number): { exp
 }
 
 function describeGap(gap: SliceGap): string {
-  const missing = gap.missingSlices === 0 ? '' : gap.missingSlices === 1 ? ' (one slice missing)' : ` (${gap.missingSlices} slices missing)`;
+  let missing = '';
+  if (gap.missingSlices === 1) missing = ' (one slice missing)';
+  else if (gap.missingSlices > 1) missing = ` (${gap.missingSlices} slices missing)`;
   return (
     `${formatMm(gap.gapMm)} between ${gap.below} at ${formatMm(gap.belowPositionMm)} and ${gap.above} at ` +
     `${formatMm(gap.abovePositionMm)}${missing}`
@@ -106,7 +108,7 @@ function describeGap(gap: SliceGap): string {
 /**
  * Checks that the gaps between neighbouring slices are uniform within `toleranceMm` and returns the
  * grid along the normal. Irregular gaps are rejected, or under the `resample` policy accepted when no
- * gap exceeds `maxGapMm`; the grid then keeps the median gap as spacing from the first slice onwards.
+ * gap exceeds `maxGapMm`. The grid then keeps the median gap as spacing from the first slice onwards.
  */
 export function checkSliceSpacing(
   stack: SliceStack,

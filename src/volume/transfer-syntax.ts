@@ -9,7 +9,7 @@ import { VolumeError } from './volume-error.ts';
 export const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 
-/** How the pixel data of a syntax is stored: native words, or compressed by one codec family. */
+/** Storage of a syntax's pixel data: native words, or compressed by one codec family. */
 export type PixelEncoding = 'native' | 'rle' | 'jpeg' | 'jpeg-ls' | 'jpeg-2000';
 
 export interface TransferSyntaxInfo {

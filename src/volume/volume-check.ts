@@ -46,7 +46,7 @@ export interface VolumeCheck {
   /** The limit that `measured` was compared with. */
   limit?: number;
   unit?: 'mm' | 'degrees' | 'slices' | 'voxels' | 'instances';
-  /** What assembly did about the finding, when it changed the input. */
+  /** Change that assembly made to the input because of the finding, if any. */
   action?: 'dropped' | 'deduplicated' | 'split' | 'resampled' | 'reoriented';
   /** Every irregular gap, for the slice_spacing check. */
   gaps?: SliceGap[];

@@ -1,8 +1,8 @@
 /**
  * Writing the HU voxels of a stack into the canonical grid. A regular, untilted stack is copied slice
- * by slice with its exact HU. A stack with irregular gaps or gantry tilt is resampled: each output voxel
- * lies on a rectangular grid along the stack's normal, and its value is interpolated linearly within
- * the two nearest slices (shifted back in their plane when tilted) and between them along the normal.
+ * by slice with its exact HU. A stack with irregular gaps or gantry tilt is resampled onto a rectangular
+ * grid along the stack's normal. Each output voxel is interpolated linearly between the two nearest
+ * slices, each of them shifted back in its plane first when the stack is tilted.
  * Samples outside a slice's field of view get the air value.
  */
 import type { CanonicalGrid } from './canonical-orientation.ts';
@@ -45,7 +45,7 @@ export function writeSlices(stack: SliceStack, grid: CanonicalGrid, rescales: Sl
 }
 
 /**
- * Writes values + offset into `target` from `start`. TypedArray.set copies at memory speed; into an
+ * Writes values + offset into `target` from `start`. TypedArray.set copies at memory speed. Into an
  * integer array it wraps values modulo the type's range, and adding the offset with the same wrap gives
  * the exact sum, because the caller has checked that every sum fits the type.
  */
@@ -61,9 +61,9 @@ function copyWithOffset(values: StoredValues, target: VoxelArray, start: number,
 }
 
 /**
- * Adds `offset` to 16-bit values two at a time, each 32-bit word holding two lanes. Clearing the top bit
- * of each lane before the add keeps a carry from crossing into the next lane, and the XOR restores that
- * bit, so each lane gets (value + offset) mod 2^16, the int16 the caller has checked to be exact.
+ * Adds `offset` to 16-bit values two at a time, each 32-bit word containing two lanes. Clearing the top
+ * bit of each lane before the add keeps a carry from crossing into the next lane, and the XOR restores
+ * that bit. Each lane thus gets (value + offset) mod 2^16, which the caller has checked to be the exact sum.
  * Returns false when the arrays are not 4-byte aligned or the count is odd.
  */
 function addPairs(values: StoredValues, target: Int16Array, start: number, offset: number): boolean {

@@ -58,7 +58,7 @@ export function assemblyOptions(config: AppConfig): AssemblyOptions {
   };
 }
 
-/** The summary of an instance from its row, for a file whose header cannot be read; assembly then reports the file. */
+/** Builds the summary of an instance from its row, for a file whose header cannot be read. Assembly then reports the file. */
 function summarizeRow(row: InstanceRow): InstanceSummary {
   return {
     sopInstanceUid: row.sopInstanceUid,
@@ -114,7 +114,7 @@ export async function readAndAssemble(files: string[], options: AssemblyOptions,
   return assembleVolume(slices, options, skipped);
 }
 
-/** The preview folder: volume.previewDirectory relative to the config file, or <dataDirectory>/previews. */
+/** Returns the preview folder: volume.previewDirectory relative to the config file, or <dataDirectory>/previews. */
 export function previewRoot(config: AppConfig): string {
   const configured = config.volume.previewDirectory;
   return configured === undefined ? path.join(config.dataDirectory, 'previews') : path.resolve(path.dirname(config.configPath), configured);

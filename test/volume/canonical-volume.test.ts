@@ -1,6 +1,6 @@
 /**
  * One canonical volume: the same anatomy gives the same voxel array whatever the InstanceNumbers,
- * SpacingBetweenSlices, Patient Position or arrival order say. Every variant is written from one
+ * SpacingBetweenSlices, Patient Position or arrival order. Every variant is written from one
  * phantom in patient coordinates, so only the DICOM description differs.
  */
 import assert from 'node:assert/strict';

@@ -10,7 +10,7 @@
  *   one by one, like single-image series.
  *
  * dcm2niix is a reference, not an oracle. Where it contradicts the DICOM standard, the standard's value
- * is asserted and the comparison says why.
+ * is asserted and a comment gives the reason.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -51,7 +51,7 @@ interface Conversion {
   images: NiftiImage[];
   /** dcm2niix reported gantry tilt or varying slice distance. */
   tiltOrIrregular: boolean;
-  /** dcm2niix said that all images lie in one slice, so its output is not a volume. */
+  /** dcm2niix printed that all images lie in one slice, so its output is not a volume. */
   singleSlice: boolean;
 }
 
@@ -129,8 +129,8 @@ function invert(matrix: number[][]): number[][] {
 }
 
 /**
- * What the DICOM standard gives for a stored value, and what the Debian dcm2niix (v1.0.20220720)
- * writes. dcm2niix does not apply PixelPaddingValue, and for signed data with BitsStored below
+ * Returns true when a difference between our value and dcm2niix's is what the DICOM standard requires
+ * and the Debian dcm2niix (v1.0.20220720) does not do. dcm2niix does not apply PixelPaddingValue, and for signed data with BitsStored below
  * BitsAllocated it masks to BitsStored bits without sign extension, so a stored -1000 (HU -1000 with
  * intercept 0) comes out as 3096. PS3.5 8.1.1 makes the value two's complement in BitsStored bits, so
  * the test asserts the sign-extended value and accepts dcm2niix's only where that quirk explains it.
@@ -294,8 +294,8 @@ function compareVolume(name: string, assembled: AssembledVolume, nifti: NiftiIma
 
 /**
  * Compares one image with dcm2niix's single-slice output. Where the header has a GantryDetectorTilt,
- * dcm2niix shears even a lone slice by it, so its affine no longer matches ImageOrientationPatient
- * (which alone defines the geometry, PS3.3 C.7.6.2.1.1); then only the values are compared, with the
+ * dcm2niix shears even a lone slice by it, so its affine no longer matches ImageOrientationPatient,
+ * which alone defines the geometry (PS3.3 C.7.6.2.1.1). Then only the values are compared, with the
  * row and column order that dcm2niix used.
  */
 function compareSlice(file: string, slice: CtSlice, nifti: NiftiImage): void {

@@ -1,7 +1,7 @@
 /**
- * Pixel decoding is bit-exact: every compressed or re-encoded file gives the stored values that DCMTK
+ * Pixel decoding is bit-exact. Every compressed or re-encoded file gives the stored values that DCMTK
  * (dcmdjpeg, dcmdjpls, dcmdrle, dcmconv) and GDCM (gdcmconv --raw) give after decoding it to Explicit VR
- * Little Endian, and every compressed copy of the GE tilt series gives the stored values of the
+ * Little Endian. Every compressed copy of the GE tilt series gives the stored values of the
  * uncompressed original, slice by slice.
  */
 import assert from 'node:assert/strict';

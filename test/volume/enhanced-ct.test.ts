@@ -42,12 +42,12 @@ function assertSameVolume(actual: AssembledVolume, expected: AssembledVolume): v
   assert.equal(differing, 0, `${differing} voxels differ`);
 }
 
-/** The single-frame files whose ImagePositionPatient matches a frame of `frames`. */
+/** Returns the single-frame files whose ImagePositionPatient matches a frame of `frames`. */
 async function sourcesOf(frames: CtSlice[], directory: string): Promise<string[]> {
   const key = (slice: CtSlice) => slice.imagePositionPatient.map((value) => value.toFixed(3)).join('\\');
-  const wanted = new Set(frames.map(key));
+  const expected = new Set(frames.map(key));
   const { slices } = await readSeriesSlices(await filesIn(directory));
-  const matching = slices.filter((slice) => wanted.has(key(slice)));
+  const matching = slices.filter((slice) => expected.has(key(slice)));
   assert.equal(matching.length, frames.length, 'every frame has a single-frame source');
   return matching.map((slice) => slice.filePath);
 }

@@ -1,8 +1,8 @@
 /**
  * HU values of single slices and assembled volumes against pydicom (pixel_array * RescaleSlope +
  * RescaleIntercept, padding set to the air value), for signed GE data, unsigned 12-bit Philips data and
- * an Implicit VR Little Endian series; and exact HU from synthetic series for per-slice rescale,
- * padding and masked 12-bit data.
+ * an Implicit VR Little Endian series. Synthetic series give exact HU for per-slice rescale, padding and
+ * masked 12-bit data.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

@@ -44,8 +44,8 @@ print(json.dumps(out))
 }
 
 /**
- * An LPS volume of air with three 300 HU markers, each cut by one middle plane: in the axial plane at
- * the patient's left and anterior, in the coronal plane at left and superior, in the sagittal plane at
+ * Builds an LPS volume of air with three 300 HU markers, each cut by one middle plane. The axial marker
+ * is at the patient's left and anterior, the coronal one at left and superior, and the sagittal one at
  * anterior and superior.
  */
 function markerVolume(spacing: [number, number, number]): CtVolume<Int16Array> {

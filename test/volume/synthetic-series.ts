@@ -71,7 +71,7 @@ export function axialSlices(columns: number, rows: number, pixelSpacing: [number
   return zs.map((z) => ({ imagePositionPatient: [x0, y0, z], imageOrientationPatient: AXIAL, ...extra }));
 }
 
-/** The phantom's HU at an LPS point, computed the way write-series.py does. */
+/** Returns the phantom's HU at an LPS point, computed the way write-series.py does. */
 export function phantomHu(phantom: SeriesSpec['phantom'], point: Vector3): number {
   let hu = phantom.background;
   for (const sphere of phantom.spheres) {

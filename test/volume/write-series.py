@@ -56,7 +56,8 @@ def write_slice(spec, series_uid, study_uid, index, item):
         outside = numpy.hypot((i - centre_i) * column_spacing, (j - centre_j) * row_spacing) > radius
         stored[outside] = padding
     low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    assert stored.min() >= low and stored.max() <= high, f'stored values outside {bits} bits'
+    assert stored.min() >= low, f'stored values below the {bits}-bit range'
+    assert stored.max() <= high, f'stored values above the {bits}-bit range'
     words = stored & ((1 << bits) - 1)
     if item.get('junkHighBits') and bits < 16:
         junk = (numpy.arange(words.size).reshape(words.shape) * 7 % (1 << (16 - bits))) << bits
