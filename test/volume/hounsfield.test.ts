@@ -208,6 +208,20 @@ describe('HU of synthetic series', () => {
     });
   }
 
+  it('PixelPaddingRangeLimit pads a whole range', async () => {
+    const radius = 18;
+    const slices = axialSlices(COLUMNS, ROWS, SPACING, ZS, {
+      pixelPaddingValue: -2000,
+      pixelPaddingRangeLimit: -1100,
+      paddingOutsideRadiusMm: radius,
+      rescaleIntercept: 0,
+    });
+    const assembled = await assemble('padding-range', slices);
+    const expected = (point: Vector3) => (Math.hypot(point[0], point[1]) > radius + 1e-9 ? AIR_HU : phantomHu(PHANTOM, point));
+    assert.equal(countMismatches(assembled, expected), 0);
+    assert.match(assembled.checks.find((check) => check.name === 'pixel_padding')!.detail, /stored value -2000 to -1100/);
+  });
+
   it('signed 12-bit stored values with stray high bits are masked', async () => {
     const slices = axialSlices(COLUMNS, ROWS, SPACING, ZS, { bitsStored: 12, pixelRepresentation: 1, rescaleIntercept: 0, junkHighBits: true });
     const assembled = await assemble('signed-12-bit', slices);

@@ -38,6 +38,7 @@ export interface SliceSpec {
   imageType?: string[];
   acquisitionNumber?: number;
   pixelPaddingValue?: number;
+  pixelPaddingRangeLimit?: number;
   paddingOutsideRadiusMm?: number;
   sopInstanceUid?: string;
   fileName?: string;

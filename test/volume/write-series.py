@@ -7,10 +7,12 @@ Usage: python3 write-series.py < spec.json, where the spec is a list of series:
                optional: "instanceNumber" (null leaves it out), "rescaleSlope", "rescaleIntercept",
                "pixelRepresentation", "bitsStored", "junkHighBits", "patientPosition",
                "spacingBetweenSlices", "imageType", "acquisitionNumber", "pixelPaddingValue",
-               "paddingOutsideRadiusMm", "sopInstanceUid", "fileName", "sopClassUid"}]}
+               "pixelPaddingRangeLimit", "paddingOutsideRadiusMm", "sopInstanceUid", "fileName",
+               "sopClassUid"}]}
 The phantom gives the HU at each pixel centre in patient coordinates (LPS, mm). Stored values are
 (HU - intercept) / slope, rounded, in BitsStored bits; junkHighBits sets the bits above HighBit.
-Pixels farther than paddingOutsideRadiusMm from the image centre get PixelPaddingValue.
+Pixels farther than paddingOutsideRadiusMm from the image centre get PixelPaddingValue, or with
+pixelPaddingRangeLimit every value of the range in turn.
 """
 import json
 import os
@@ -51,10 +53,16 @@ def write_slice(spec, series_uid, study_uid, index, item):
     stored = numpy.rint((hu - intercept) / slope).astype(numpy.int64)
     padding = item.get('pixelPaddingValue')
     radius = item.get('paddingOutsideRadiusMm')
+    limit = item.get('pixelPaddingRangeLimit')
     if padding is not None and radius is not None:
         centre_i, centre_j = (columns - 1) / 2, (rows - 1) / 2
         outside = numpy.hypot((i - centre_i) * column_spacing, (j - centre_j) * row_spacing) > radius
-        stored[outside] = padding
+        if limit is None:
+            stored[outside] = padding
+        else:
+            # Every value from the padding value to the range limit, cycling over the padded pixels.
+            low_padding, high_padding = min(padding, limit), max(padding, limit)
+            stored[outside] = low_padding + numpy.arange(int(outside.sum())) % (high_padding - low_padding + 1)
     low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     assert stored.min() >= low, f'stored values below the {bits}-bit range'
     assert stored.max() <= high, f'stored values above the {bits}-bit range'
@@ -99,6 +107,8 @@ def write_slice(spec, series_uid, study_uid, index, item):
     ds.RescaleIntercept = f'{intercept:g}'
     if padding is not None:
         ds.add_new(0x00280120, 'SS' if signed else 'US', int(padding))
+    if limit is not None:
+        ds.add_new(0x00280121, 'SS' if signed else 'US', int(limit))
     ds.PixelData = words.astype('<u2').tobytes()
     ds.save_as(os.path.join(spec['directory'], item.get('fileName', f'{index + 1:04d}.dcm')), write_like_original=False)
 
