@@ -34,10 +34,11 @@ export class SliceReaderPool {
 
   private startWorker(): PooledWorker {
     const pooled: PooledWorker = { thread: new Worker(WORKER_ENTRY), inFlight: 0 };
-    pooled.thread.unref();
     pooled.thread.on('message', (response: ReadResponse) => this.settle(response));
     pooled.thread.on('error', (error) => this.failWorker(pooled, error));
     pooled.thread.on('exit', (code) => this.failWorker(pooled, new Error(`the slice reader thread exited with code ${code}`)));
+    // After the listeners: adding a 'message' listener refs the thread's port again.
+    pooled.thread.unref();
     return pooled;
   }
 

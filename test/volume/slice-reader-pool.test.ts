@@ -3,12 +3,20 @@
  * thread, and reports errors with the same VolumeError codes.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import { readCtSlices, readSeriesSlices, SliceReaderPool, VolumeError } from '../../src/volume/index.ts';
 import { sharedData } from '../helpers/shared-data.ts';
 import { filesIn } from './synthetic-series.ts';
+
+const run = promisify(execFile);
+const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
 
 const J2K_COPY = sharedData('converted/dcm_qa_ct_GE_tilt_j2kr');
 const LCE = sharedData('converted/pixelmed_LCE_CT_from_dcm_qa_ct/GE_tilt_LCE_stack1_14frames_JPEGLS.dcm');
@@ -44,6 +52,25 @@ describe('slice reader pool', () => {
     assert.equal(pooled.length, 14);
     assert.deepEqual(pooled.map((slice) => slice.frameNumber), local.map((slice) => slice.frameNumber));
     assert.deepEqual([...pooled[13]!.storedValues], [...local[13]!.storedValues]);
+  });
+
+  it('idle threads let the process exit', async () => {
+    // A child process reads one file through a pool it never closes; it must still exit by itself.
+    const directory = await mkdtemp(path.join(tmpdir(), 'argus-volume-pool-'));
+    try {
+      const script = path.join(directory, 'read-one.mts');
+      await writeFile(
+        script,
+        `import { SliceReaderPool } from ${JSON.stringify(new URL('../../src/volume/index.ts', import.meta.url).href)};\n` +
+          `const slices = await new SliceReaderPool(2).read(${JSON.stringify(path.join(J2K_COPY, '01.dcm'))});\n` +
+          'console.log(slices.length);\n',
+      );
+      // 30 s is far above the few seconds the threads need to start under load; a leaked handle never exits.
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', script], { timeout: 30_000, cwd: REPOSITORY });
+      assert.equal(stdout.trim(), '1');
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('reports VolumeError codes from the threads', async () => {
