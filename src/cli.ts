@@ -2,6 +2,8 @@
  * The argus-gateway command line. Every command loads the configuration first, so a bad file stops
  * the program with one message naming every invalid key (exit code 2).
  */
+import os from 'node:os';
+
 import { Command, Option } from 'commander';
 
 import { sendControlRequest } from './api/local-control.ts';
@@ -9,6 +11,7 @@ import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AppConfig } from './
 import { controlSocketPath, embeddedDatabaseHeldElsewhere, openDatabase } from './db/open-database.ts';
 import { listDeliveries, listReports, type DeliveryListItem, type ReportListItem } from './db/queries/reports.ts';
 import { configureLogging } from './logging/logger.ts';
+import type { DeliveryActionResult } from './worker/delivery-admin.ts';
 
 const EXIT_CONFIG_INVALID = 2;
 const EXIT_FAILURE = 1;
@@ -94,7 +97,58 @@ deliveries
     );
   });
 
+deliveries
+  .command('approve')
+  .description('release a held delivery (review gate): it becomes pending and is sent in its destination\'s order')
+  .argument('<id>', 'delivery id, as deliveries list prints it')
+  .action(async (id: string) => {
+    const result = (await runDeliveryAction(configFromOptions(), { command: 'deliveries.approve', deliveryId: id })) as DeliveryActionResult;
+    process.stdout.write(`Delivery ${result.id} approved; it is pending and will be sent next.\n`);
+  });
+
+deliveries
+  .command('replay')
+  .description('send a dead or delivered delivery again; an ORU^R01 gets a new MSH-10, an SR keeps its SOPInstanceUID')
+  .argument('<id>', 'delivery id, as deliveries list prints it')
+  .option('--force', 'replay even when a later report of the study was delivered to the same destination')
+  .action(async (id: string, options: { force?: boolean }) => {
+    const request = { command: 'deliveries.replay' as const, deliveryId: id, force: options.force === true };
+    const result = (await runDeliveryAction(configFromOptions(), request)) as DeliveryActionResult;
+    const renewed = result.controlId === result.previousControlId ? '' : ` as MSH-10 ${result.controlId} (was ${result.previousControlId})`;
+    process.stdout.write(`Delivery ${result.id} queued again${renewed}.\n`);
+  });
+
 class CliError extends Error {}
+
+/** Approves or replays a delivery, through the running service when that service has the embedded database open. */
+async function runDeliveryAction(
+  config: AppConfig,
+  request: { command: 'deliveries.approve' | 'deliveries.replay'; deliveryId: string; force?: boolean },
+): Promise<unknown> {
+  configureLogging('warn');
+  const actor = currentUser();
+  if (embeddedDatabaseHeldElsewhere(config)) {
+    return sendControlRequest(controlSocketPath(config), { ...request, actor });
+  }
+  const { approveDelivery, replayDelivery } = await import('./worker/delivery-admin.ts');
+  const opened = await openDatabase(config);
+  try {
+    await opened.database.migrate();
+    if (request.command === 'deliveries.approve') return await approveDelivery(opened.database, request.deliveryId, actor);
+    return await replayDelivery(opened.database, request.deliveryId, actor, { force: request.force });
+  } finally {
+    await opened.close();
+  }
+}
+
+/** Returns the operating-system account that runs the command, which the audit row names as the actor. */
+function currentUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid:${process.getuid?.() ?? 'unknown'}`;
+  }
+}
 
 function configFromOptions(): AppConfig {
   return loadConfig(program.opts<{ config: string }>().config);

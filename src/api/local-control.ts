@@ -9,11 +9,17 @@ import net from 'node:net';
 
 import { getLogger } from '../logging/logger.ts';
 
-export type ControlCommand = 'reports.list' | 'deliveries.list';
+export type ControlCommand = 'reports.list' | 'deliveries.list' | 'deliveries.approve' | 'deliveries.replay';
 
 export interface ControlRequest {
   command: ControlCommand;
   limit?: number;
+  /** The delivery an approve or replay acts on. */
+  deliveryId?: string;
+  /** The operating-system user who asked, recorded in the audit row. */
+  actor?: string;
+  /** Replay even when a later report of the study was delivered. */
+  force?: boolean;
 }
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };

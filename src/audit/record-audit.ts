@@ -22,6 +22,11 @@ export const AUDIT_ACTIONS = [
   'report_failed',
   'delivery_succeeded',
   'delivery_failed',
+  'delivery_approved',
+  'delivery_replayed',
+  'hl7_order_received',
+  'hl7_order_rejected',
+  'hl7_order_not_matched',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

@@ -41,6 +41,39 @@ const dicomPeer = z
   })
   .strict();
 
+/** TLS for an outgoing connection. Paths are relative to the config file. */
+const clientTlsFields = {
+  /** PEM file of the certificate authorities that sign the peer's certificate. Absent: Node's bundled CAs. */
+  caFile: z.string().min(1).optional(),
+  /** PEM client certificate, for peers that require one. */
+  certFile: z.string().min(1).optional(),
+  /** PEM private key of certFile. */
+  keyFile: z.string().min(1).optional(),
+  /** Reject a peer whose certificate does not verify. Turn off only for tests. */
+  rejectUnauthorized: z.boolean().default(true),
+};
+const certificatePair = (tls: { certFile?: string; keyFile?: string }) => (tls.certFile === undefined) === (tls.keyFile === undefined);
+
+const mllpClientTls = z
+  .object({
+    ...clientTlsFields,
+    /** Name checked against the RIS certificate. Absent: the destination host. */
+    serverName: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine(certificatePair, 'certFile and keyFile must be set together');
+
+/** dcmjs-dimse checks the PACS certificate against the destination host; it takes no other name. */
+const dicomClientTls = z.object(clientTlsFields).strict().refine(certificatePair, 'certFile and keyFile must be set together');
+
+/** Settings of a destination's queue that HL7 and DICOM destinations share. */
+const queueSettings = {
+  /** Deliveries wait in `held` until an administrator approves them. */
+  requireApproval: z.boolean().default(false),
+  /** A dead delivery stops later deliveries to this destination until it is replayed. */
+  blockOnDead: z.boolean().default(false),
+};
+
 const dicomDestination = z
   .object({
     /** Name used in the delivery table and logs. */
@@ -49,6 +82,10 @@ const dicomDestination = z
     aeTitle,
     host: z.string().min(1),
     port,
+    /** Handling of a C-STORE warning status (0x0001, 0xBxxx): count it as delivered, or park the delivery as dead. */
+    warningPolicy: z.enum(['delivered', 'park']).default('delivered'),
+    ...queueSettings,
+    tls: dicomClientTls.optional(),
   })
   .strict();
 
@@ -66,6 +103,44 @@ const hl7Destination = z
     receivingFacility: hl7Identifier,
     /** Seconds to wait for the ACK before the attempt counts as failed. */
     ackTimeoutSeconds: z.number().positive().max(600).default(30),
+    /** MSH-11 processing ID: P production, T training, D debugging. */
+    processingId: z.enum(['P', 'T', 'D']).default('P'),
+    /** OBX-2 of the report text: TX, one row per line, or FT, one row per section with \.br\ line breaks. */
+    observationValueType: z.enum(['TX', 'FT']).default('TX'),
+    /** Start each section's text with its label (FINDINGS:, IMPRESSION:), for receivers that show OBX-5 only. */
+    sectionLabels: z.boolean().default(false),
+    /** Handling of an AR or CR acknowledgment: retry with backoff, or park the delivery as dead. */
+    rejectPolicy: z.enum(['retry', 'park']).default('park'),
+    /** Seconds an idle connection stays open for the next message; 0 closes it after every ACK. */
+    keepAliveSeconds: z.number().min(0).max(3600).default(0),
+    ...queueSettings,
+    tls: mllpClientTls.optional(),
+  })
+  .strict();
+
+const hl7OrderListener = z
+  .object({
+    /** Address the order listener binds to. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** MLLP port of the order listener. */
+    port,
+    /** Source IP addresses allowed to send orders; empty allows every address. */
+    allowedAddresses: z.array(z.string().min(1)).default([]),
+    /** Seconds a connection may stay idle before it is closed. */
+    idleTimeoutSeconds: z.number().positive().max(86400).default(300),
+    /** MSH-11 processing IDs accepted; a message with another one gets AR. */
+    processingIds: z.array(z.enum(['P', 'T', 'D'])).min(1).default(['P']),
+    tls: z
+      .object({
+        /** PEM server certificate. */
+        certFile: z.string().min(1),
+        /** PEM private key of certFile. */
+        keyFile: z.string().min(1),
+        /** PEM CAs for client certificates; with it, a client without a valid certificate is rejected. */
+        caFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -194,15 +269,23 @@ export const configSchema = z
       .object({
         /** RIS systems that receive ORU^R01 over MLLP. */
         destinations: z.array(hl7Destination).default([]),
+        /** MLLP listener for ORM^O01 and OMI^O23 orders from the RIS. Absent: no order intake. */
+        orderListener: hl7OrderListener.optional(),
       })
       .strict()
       .prefault({}),
     delivery: z
       .object({
-        /** Attempts per delivery before it is marked failed for good. */
-        maxAttempts: z.number().int().min(1).max(100).default(5),
-        /** Seconds before the first retry; each later retry waits twice as long. */
+        /** Attempts per delivery before it becomes dead. */
+        maxAttempts: z.number().int().min(1).max(1000).default(20),
+        /** Seconds before the first retry; each later retry waits twice as long, with jitter, up to retryMaxSeconds. */
         retryBaseSeconds: z.number().positive().max(3600).default(5),
+        /** Maximum wait between two attempts, in seconds. */
+        retryMaxSeconds: z.number().positive().max(86400).default(600),
+        /** Hours after the first attempt after which a failing delivery becomes dead. */
+        deadlineHours: z.number().positive().max(8760).default(24),
+        /** Deliveries sent at the same time by one process, each to a different destination. */
+        maxConcurrentSends: z.number().int().min(1).max(64).default(4),
         /** Seconds between two scans for deliveries that are due. */
         pollIntervalSeconds: z.number().positive().max(3600).default(1),
       })

@@ -42,6 +42,8 @@ const LOGGABLE_KEYS = new Set([
   'model',
   'version',
   'roles',
+  'orderId',
+  'messageType',
   'err',
 ]);
 

@@ -1,115 +1,193 @@
 /**
- * The delivery job: sends due outbox rows (ORU^R01 over MLLP, SR over C-STORE) and records the result.
- * A delivery counts as delivered only on an accepting ACK (MSA-1 AA or CA with MSA-2 equal to our
- * MSH-10) or C-STORE status 0x0000. Anything else is retried with exponential backoff until the
- * configured number of attempts is used up, then the row stays `failed` with its last error.
+ * The delivery job: claims due outbox rows, sends them (ORU^R01 over MLLP, SR over C-STORE) and records
+ * the outcome. A delivery counts as delivered only on an accepting ACK (MSA-1 AA or CA with MSA-2 equal
+ * to our MSH-10) or a C-STORE Success status. A Warning status counts too where the destination accepts
+ * warnings, and attempt-outcome.ts has the whole table. A failure is retried with capped, jittered exponential backoff
+ * until the attempts or the deadline are used up, and a failure not worth retrying ends the delivery at
+ * once. Both end in `dead`, from where an administrator can replay it.
+ *
+ * Up to delivery.maxConcurrentSends deliveries are sent at once, never two to the same destination,
+ * because the claim query keeps each destination's queue in order. A slow destination therefore takes
+ * one send slot, and the others keep serving the other destinations.
  */
 import type { AppConfig } from '../config/load.ts';
 import type { Database } from '../db/database.ts';
 import { claimDueDelivery, markAttemptFailed, markDelivered, type ClaimedDelivery } from '../db/queries/delivery.ts';
-import { recordAudit } from '../audit/record-audit.ts';
-import { sendMllpMessage } from '../delivery/hl7/mllp-client.ts';
-import { sendCStore } from '../delivery/sr/c-store-scu.ts';
+import { recordAudit, type AuditEntry } from '../audit/record-audit.ts';
+import type { AttemptOutcome } from '../delivery/attempt-outcome.ts';
+import { DestinationSenders } from '../delivery/destination-senders.ts';
+import { decideAfterFailure, type RetryPolicy } from '../delivery/retry-policy.ts';
 import { getLogger } from '../logging/logger.ts';
 
 const logger = getLogger('delivery');
 
-/** HL7 acknowledgement codes that mean the receiver accepted the message (HL7 v2.5.1 table 0008). */
-const ACCEPTING_ACK_CODES = new Set(['AA', 'CA']);
-
-export class DeliveryFailure extends Error {
-  constructor(
-    message: string,
-    readonly response: string | null = null,
-  ) {
-    super(message);
-    this.name = 'DeliveryFailure';
-  }
-}
+/** Added to twice the longest attempt for the lease, so a slow commit never makes a live send look dead. */
+const LEASE_MARGIN_SECONDS = 60;
 
 export class DeliveryJob {
+  private readonly senders: DestinationSenders;
   private readonly leaseSeconds: number;
+  private readonly policy: RetryPolicy;
+  private readonly blockingDestinations: string[];
+  private readonly inFlight = new Set<Promise<void>>();
+  private pumping: Promise<void> | undefined;
+  private stopping = false;
 
+  /** Throws DestinationConfigError when a configured TLS file cannot be read. */
   constructor(
     private readonly database: Database,
     private readonly config: AppConfig,
   ) {
-    // A send never takes longer than its timeout; twice the longest one plus a minute is a safe lease.
-    const longestTimeout = Math.max(this.config.dicom.timeoutSeconds, ...this.config.hl7.destinations.map((destination) => destination.ackTimeoutSeconds));
-    this.leaseSeconds = longestTimeout * 2 + 60;
+    this.senders = new DestinationSenders(config);
+    this.leaseSeconds = this.senders.longestAttemptSeconds() * 2 + LEASE_MARGIN_SECONDS;
+    this.policy = {
+      maxAttempts: config.delivery.maxAttempts,
+      baseSeconds: config.delivery.retryBaseSeconds,
+      maxSeconds: config.delivery.retryMaxSeconds,
+      deadlineMs: config.delivery.deadlineHours * 3600 * 1000,
+    };
+    this.blockingDestinations = [...config.hl7.destinations, ...config.dicom.destinations]
+      .filter((destination) => destination.blockOnDead)
+      .map((destination) => destination.name);
   }
 
-  /** Sends one due delivery; returns false when none was due. */
-  async runOnce(): Promise<boolean> {
-    const delivery = await this.database.transaction((manager) => claimDueDelivery(manager, new Date(), this.leaseSeconds));
-    if (!delivery) return false;
+  /**
+   * Claims due deliveries until every send slot is busy or none is due, and starts sending them without
+   * waiting. A finished send pumps again, so the next message of its destination leaves at once.
+   */
+  pump(): Promise<void> {
+    // One claim loop at a time: a second caller waits for the running one instead of claiming past the limit.
+    this.pumping ??= this.claimUntilFull().finally(() => {
+      this.pumping = undefined;
+    });
+    return this.pumping;
+  }
 
-    const fields = { deliveryId: delivery.id, destination: delivery.destination, attempt: delivery.attempts };
-    try {
-      const response = await this.send(delivery);
-      await this.database.transaction(async (manager) => {
-        await markDelivered(manager, delivery.id, response, new Date());
-        await recordAudit(manager, this.auditEntry(delivery, 'delivery_succeeded', 'success'));
-      });
-      logger.info('delivery succeeded', { ...fields, messageControlId: delivery.controlId });
-    } catch (error) {
-      const nextAttemptAt = this.nextAttemptAt(delivery.attempts);
-      const message = error instanceof Error ? error.message : String(error);
-      const response = error instanceof DeliveryFailure ? error.response : null;
-      await this.database.transaction(async (manager) => {
-        await markAttemptFailed(manager, delivery.id, { error: message, response, nextAttemptAt }, new Date());
-        await recordAudit(manager, {
-          ...this.auditEntry(delivery, 'delivery_failed', 'failure'),
-          details: { kind: delivery.kind, attempt: delivery.attempts, final: nextAttemptAt === null, code: (error as { code?: string }).code ?? null },
-        });
-      });
-      logger.warn(nextAttemptAt ? 'delivery attempt failed; will retry' : 'delivery failed; attempts used up', { ...fields, err: error });
+  /** Sends due deliveries until none is due and no send is in progress. */
+  async runDue(): Promise<void> {
+    for (;;) {
+      await this.pump();
+      if (this.inFlight.size === 0) return;
+      await Promise.race(this.inFlight);
     }
+  }
+
+  /** Sends one due delivery and waits for its outcome; returns false when none was due. */
+  async runOnce(): Promise<boolean> {
+    const delivery = await this.claim();
+    if (!delivery) return false;
+    await this.sendAndRecord(delivery);
     return true;
   }
 
-  private async send(delivery: ClaimedDelivery): Promise<string> {
-    if (delivery.kind === 'hl7_oru') {
-      const destination = this.config.hl7.destinations.find((candidate) => candidate.name === delivery.destination);
-      if (!destination) throw new DeliveryFailure(`HL7 destination "${delivery.destination}" is no longer configured`);
-      const ack = await sendMllpMessage({ host: destination.host, port: destination.port }, delivery.payload.toString('utf8'), delivery.controlId, {
-        timeoutMs: destination.ackTimeoutSeconds * 1000,
-      });
-      if (!ACCEPTING_ACK_CODES.has(ack.code)) {
-        throw new DeliveryFailure(`the receiver returned MSA-1 ${ack.code}${ack.text ? `: ${ack.text}` : ''}`, ack.raw);
-      }
-      return ack.raw;
+  /** Stops claiming; sends in progress go on. */
+  stopClaiming(): void {
+    this.stopping = true;
+  }
+
+  /** Waits for the sends in progress to be recorded. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Stops claiming and closes kept connections; call after drain(). */
+  close(): void {
+    this.stopping = true;
+    this.senders.close();
+  }
+
+  private async claimUntilFull(): Promise<void> {
+    while (!this.stopping && this.inFlight.size < this.config.delivery.maxConcurrentSends) {
+      const delivery = await this.claim();
+      if (!delivery) return;
+      const work: Promise<void> = this.sendAndRecord(delivery)
+        .catch((error: unknown) => logger.error('recording a delivery attempt failed', { deliveryId: delivery.id, err: error }))
+        .finally(() => {
+          this.inFlight.delete(work);
+          this.pump().catch((error: unknown) => logger.error('claiming the next delivery failed', { err: error }));
+        });
+      this.inFlight.add(work);
     }
+  }
 
-    const destination = this.config.dicom.destinations.find((candidate) => candidate.name === delivery.destination);
-    if (!destination) throw new DeliveryFailure(`DICOM destination "${delivery.destination}" is no longer configured`);
-    const result = await sendCStore(
-      { aeTitle: destination.aeTitle, host: destination.host, port: destination.port },
-      this.config.dicom.callingAeTitle ?? this.config.dicom.listener.aeTitle,
-      delivery.payload,
-      { timeoutMs: this.config.dicom.timeoutSeconds * 1000 },
+  private claim(): Promise<ClaimedDelivery | undefined> {
+    return this.database.transaction((manager) => claimDueDelivery(manager, new Date(), this.leaseSeconds, this.blockingDestinations));
+  }
+
+  private async sendAndRecord(delivery: ClaimedDelivery): Promise<void> {
+    const outcome = await this.senders.send(delivery);
+    if (outcome.result === 'delivered') await this.recordDelivered(delivery, outcome.response);
+    else await this.recordFailed(delivery, outcome);
+  }
+
+  private async recordDelivered(delivery: ClaimedDelivery, response: string): Promise<void> {
+    const recorded = await this.database.transaction(async (manager) => {
+      if (!(await markDelivered(manager, delivery.id, response, new Date()))) return false;
+      await recordAudit(manager, this.auditEntry(delivery, 'delivery_succeeded', 'success', {}));
+      return true;
+    });
+    this.logOutcome(delivery, recorded, 'delivered', {});
+  }
+
+  private async recordFailed(delivery: ClaimedDelivery, outcome: Extract<AttemptOutcome, { result: 'failed' }>): Promise<void> {
+    const now = new Date();
+    const decision = decideAfterFailure(
+      { attemptsMade: delivery.attempts, firstAttemptAt: delivery.firstAttemptAt, retryable: outcome.retryable },
+      this.policy,
+      now,
     );
-    return `C-STORE status 0x${result.status.toString(16).padStart(4, '0')}`;
+    const deadReason = decision.state === 'dead' ? decision.reason : null;
+    const recorded = await this.database.transaction(async (manager) => {
+      const failure = {
+        state: decision.state,
+        nextAttemptAt: decision.state === 'failed' ? decision.nextAttemptAt : null,
+        error: outcome.message,
+        code: outcome.code,
+        response: outcome.response,
+      };
+      if (!(await markAttemptFailed(manager, delivery.id, failure, now))) return false;
+      await recordAudit(
+        manager,
+        this.auditEntry(delivery, 'delivery_failed', 'failure', { code: outcome.code, final: deadReason !== null, deadReason }),
+      );
+      return true;
+    });
+    // The message of a failure that carries the receiver's reply can quote it, so only its code is logged.
+    const detail = outcome.response === null ? { err: Object.assign(new Error(outcome.message), { code: outcome.code }) } : {};
+    this.logOutcome(delivery, recorded, decision.state, { code: outcome.code, reason: deadReason ?? undefined, ...detail });
   }
 
-  /** Exponential backoff: base, 2 x base, 4 x base, ...; null once the attempts are used up. */
-  private nextAttemptAt(attemptsMade: number): Date | null {
-    if (attemptsMade >= this.config.delivery.maxAttempts) return null;
-    const delaySeconds = this.config.delivery.retryBaseSeconds * 2 ** (attemptsMade - 1);
-    return new Date(Date.now() + delaySeconds * 1000);
+  private logOutcome(delivery: ClaimedDelivery, recorded: boolean, state: string, fields: Record<string, unknown>): void {
+    const idField = delivery.kind === 'hl7_oru' ? { messageControlId: delivery.controlId } : { sopInstanceUid: delivery.controlId };
+    const base = { deliveryId: delivery.id, destination: delivery.destination, attempt: delivery.attempts, state, ...idField, ...fields };
+    if (!recorded) {
+      // Another process took the row over (the lease ran out) or an administrator replayed it meanwhile.
+      logger.warn('delivery outcome not recorded: the row is no longer in sending', base);
+    } else if (state === 'delivered') {
+      logger.info('delivery succeeded', base);
+    } else if (state === 'failed') {
+      logger.warn('delivery attempt failed; will retry', base);
+    } else {
+      logger.error('delivery is dead; it needs an administrator', base);
+    }
   }
 
-  private auditEntry(delivery: ClaimedDelivery, action: 'delivery_succeeded' | 'delivery_failed', outcome: 'success' | 'failure') {
+  private auditEntry(
+    delivery: ClaimedDelivery,
+    action: 'delivery_succeeded' | 'delivery_failed',
+    outcome: 'success' | 'failure',
+    details: Record<string, string | number | boolean | null>,
+  ): AuditEntry {
     return {
       action,
       outcome,
-      actorType: 'system' as const,
+      actorType: 'system',
       actor: 'sender',
       studyInstanceUid: delivery.studyInstanceUid,
       reportId: delivery.reportId,
       deliveryId: delivery.id,
       correlationId: delivery.controlId,
-      details: { kind: delivery.kind, destination: delivery.destination, attempt: delivery.attempts },
+      details: { kind: delivery.kind, destination: delivery.destination, attempt: delivery.attempts, ...details },
     };
   }
 }

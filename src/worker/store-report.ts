@@ -1,4 +1,8 @@
-/** Stores a generated report, its deliveries and its audit row in the caller's transaction. */
+/**
+ * Stores a generated report, its deliveries and its audit row in the caller's transaction. The
+ * messages are built here, because the order match and the correction they depend on are read in the
+ * same transaction (see build-deliveries.ts).
+ */
 import { randomUUID } from 'node:crypto';
 
 import type { EntityManager } from 'typeorm';
@@ -8,7 +12,8 @@ import { Report } from '../db/entities/report.ts';
 import { setStudyState } from '../db/queries/worker.ts';
 import { recordAudit } from '../audit/record-audit.ts';
 import type { ModelIdentity } from '../model/index.ts';
-import type { NewDelivery } from './build-deliveries.ts';
+import { buildDeliveryMessages, type DeliveryPlan } from './build-deliveries.ts';
+import { readMessageContext } from './message-context.ts';
 
 export interface NewReport {
   id: string;
@@ -25,11 +30,12 @@ export interface NewReport {
 
 export async function insertReportWithDeliveries(
   manager: EntityManager,
-  input: { report: NewReport; deliveries: NewDelivery[]; studyInstanceUid: string; seriesInstanceUid: string },
+  input: { report: NewReport; deliveries: DeliveryPlan; studyInstanceUid: string; seriesInstanceUid: string },
 ): Promise<void> {
   const { report } = input;
   // A study processed again (for example after late instances) gets a new report that replaces the last one.
   const previous = await manager.findOne(Report, { where: { studyId: report.studyId }, order: { createdAt: 'DESC' } });
+  const supersedesReportId = previous?.id ?? null;
   await manager.insert(Report, {
     id: report.id,
     studyId: report.studyId,
@@ -44,10 +50,11 @@ export async function insertReportWithDeliveries(
     instanceUids: report.instanceUids,
     timings: report.timings,
     createdAt: report.createdAt,
-    supersedesReportId: previous?.id ?? null,
+    supersedesReportId,
   });
 
-  for (const delivery of input.deliveries) {
+  const context = await readMessageContext(manager, input.deliveries, { id: report.id, supersedesReportId });
+  for (const delivery of buildDeliveryMessages(input.deliveries, context)) {
     await manager.insert(Delivery, {
       id: randomUUID(),
       reportId: report.id,
@@ -55,14 +62,17 @@ export async function insertReportWithDeliveries(
       destination: delivery.destination,
       controlId: delivery.controlId,
       payload: delivery.payload,
-      state: delivery.buildError ? 'failed' : 'pending',
+      state: delivery.state,
       attempts: 0,
       nextAttemptAt: report.createdAt,
-      lastError: delivery.buildError ? `the message could not be built: ${delivery.buildError}` : null,
+      lastError: delivery.buildError?.message ?? null,
+      lastErrorCode: delivery.buildError?.code ?? null,
       response: null,
       createdAt: report.createdAt,
       updatedAt: report.createdAt,
       deliveredAt: null,
+      firstAttemptAt: null,
+      orderId: delivery.orderId,
     });
   }
 
@@ -75,6 +85,12 @@ export async function insertReportWithDeliveries(
     studyInstanceUid: input.studyInstanceUid,
     seriesInstanceUid: input.seriesInstanceUid,
     reportId: report.id,
-    details: { model: report.model.name, modelVersion: report.model.version, instanceCount: report.instanceUids.length },
+    details: {
+      model: report.model.name,
+      modelVersion: report.model.version,
+      instanceCount: report.instanceUids.length,
+      orderId: context.order?.id ?? null,
+      correction: context.correction,
+    },
   });
 }

@@ -1,11 +1,13 @@
 /**
  * A real MLLP server on 127.0.0.1 that plays the RIS in tests. It records every message it receives and
- * replies with an ACK built from the received MSH, or misbehaves on request (late, split, stray ACK,
- * silence, hang-up). Framing and ACK building are written here from scratch rather than imported from
- * src/delivery/hl7, so that a bug in the client's framing cannot hide behind the same bug in the peer.
+ * replies with an ACK built from the received MSH, or misbehaves on request (late, split, stray ACK, a
+ * late ACK of the previous message, a wrong MSA-2, garbage, silence, hang-up, reset). Framing and ACK
+ * building are written here from scratch rather than imported from src/delivery/hl7, so that a bug in
+ * the client's framing cannot hide behind the same bug in the peer. With `tls` it serves MLLP inside TLS.
  */
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import tls from 'node:tls';
 
 export type PeerAckCode = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
 
@@ -17,17 +19,27 @@ export interface MllpPeerReply {
   ackText?: string;
   /** Time in ms to wait before the first byte of the reply. */
   delayMs?: number;
+  /** Waits for this promise before replying, for tests that order events across peers. */
+  waitFor?: Promise<unknown>;
   /** Number of TCP writes the ACK frame is cut into, 1 by default. */
   splitAckInto?: number;
   /** Sends an ACK whose MSA-2 is not the received MSH-10 before the real one, in its own write or the same write. */
   strayAckFirst?: 'separate-write' | 'same-write';
-  /** `ack` (the default) sends the ACK, `never-answer` keeps the connection open and silent, `close` hangs up. */
-  behaviour?: 'ack' | 'never-answer' | 'close';
+  /** Sends an AA for the MSH-10 of the message received before this one, before the real reply. */
+  lateAckOfPreviousFirst?: boolean;
+  /**
+   * `ack` (the default) sends the ACK, `wrong-msa2` sends an AA whose MSA-2 is another message's,
+   * `garbage-frame` sends a frame that is not HL7, `garbage-bytes` sends unframed text, `never-answer`
+   * keeps the connection open and silent, `close` hangs up, `reset` aborts the connection with a TCP RST.
+   */
+  behaviour?: 'ack' | 'wrong-msa2' | 'garbage-frame' | 'garbage-bytes' | 'never-answer' | 'close' | 'reset';
 }
 
 export interface MllpPeerOptions {
   /** One reply for every message, or a function of the received message and its 0-based index. */
   reply?: MllpPeerReply | ((message: string, index: number) => MllpPeerReply);
+  /** Serves MLLP inside TLS with this PEM certificate and key. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 const VT = 0x0b;
@@ -40,19 +52,23 @@ export class MllpPeer {
   /** Every received message, as decoded UTF-8 text without the MLLP frame. */
   readonly messages: string[] = [];
   private readonly options: MllpPeerOptions;
-  private readonly server = net.createServer((socket) => this.serve(socket));
+  private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private readonly waiters: Array<() => void> = [];
+  /** Number of TCP connections accepted so far. */
+  connections = 0;
 
   constructor(options: MllpPeerOptions = {}) {
     this.options = options;
+    const onSocket = (socket: net.Socket) => this.serve(socket);
+    this.server = options.tls ? tls.createServer({ cert: options.tls.cert, key: options.tls.key }, onSocket) : net.createServer(onSocket);
   }
 
-  /** Listens on an ephemeral port of 127.0.0.1. */
-  start(): Promise<{ port: number }> {
+  /** Listens on `port` of 127.0.0.1, an ephemeral one by default. */
+  start(port = 0): Promise<{ port: number }> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => {
+      this.server.listen(port, '127.0.0.1', () => {
         const address = this.server.address() as net.AddressInfo;
         resolve({ port: address.port });
       });
@@ -83,6 +99,7 @@ export class MllpPeer {
   }
 
   private serve(socket: net.Socket): void {
+    this.connections++;
     this.sockets.add(socket);
     socket.setNoDelay(true);
     socket.on('close', () => this.sockets.delete(socket));
@@ -115,7 +132,14 @@ export class MllpPeer {
     const configured = this.options.reply;
     const reply = typeof configured === 'function' ? configured(message, index) : (configured ?? {});
     if (reply.delayMs !== undefined) await sleep(reply.delayMs);
+    if (reply.waitFor !== undefined) await reply.waitFor;
     if (socket.destroyed) return;
+
+    if (reply.lateAckOfPreviousFirst && index > 0) {
+      const previous = readMsh(this.messages[index - 1]!);
+      await writeInParts(socket, frame(buildAck(previous, 'AA', previous.controlId, undefined)), 1);
+      await sleep(SPLIT_WRITE_PAUSE_MS);
+    }
 
     const behaviour = reply.behaviour ?? 'ack';
     if (behaviour === 'never-answer') return;
@@ -123,9 +147,22 @@ export class MllpPeer {
       socket.destroy();
       return;
     }
+    if (behaviour === 'reset') {
+      socket.resetAndDestroy();
+      return;
+    }
+    if (behaviour === 'garbage-frame') {
+      await writeInParts(socket, frame('HTTP/1.1 400 Bad Request\r\n\r\n'), 1);
+      return;
+    }
+    if (behaviour === 'garbage-bytes') {
+      await writeInParts(socket, Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n', 'latin1'), 1);
+      return;
+    }
 
     const msh = readMsh(message);
-    const ack = frame(buildAck(msh, reply.ackCode ?? 'AA', msh.controlId, reply.ackText));
+    const acknowledgedId = behaviour === 'wrong-msa2' ? `OTHER-${msh.controlId}`.slice(0, 20) : msh.controlId;
+    const ack = frame(buildAck(msh, reply.ackCode ?? 'AA', acknowledgedId, reply.ackText));
     const stray = frame(buildAck(msh, 'AA', `STRAY-${msh.controlId}`.slice(0, 20), undefined));
 
     if (reply.strayAckFirst === 'same-write') {

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { ArgusRuntime } from '../../src/model/argus-model.ts';
 import { GenerationAbortedError, ModelReleasedError } from '../../src/model/errors.ts';
-import { splitReportSections } from '../../src/model/report-text.ts';
+import { cleanGeneratedText, splitReportSections } from '../../src/model/report-text.ts';
 import type { CtVolume, Vector3 } from '../../src/volume/ct-volume.ts';
 import { TINY_PACKAGE_DIR } from './fixtures.ts';
 
@@ -61,7 +61,7 @@ describe('generate on a CT volume', () => {
     assert.equal(stoppedEarly, ends.includes(report.tokenIds.at(-1)!), 'only an end token stops generation early');
     assert.deepEqual(counts, report.tokenIds.map((_, index) => index + 1));
     assert.ok(report.text.length > 0);
-    assert.equal(report.text, runtime.tokenizer.decode(report.tokenIds).trim());
+    assert.equal(report.text, cleanGeneratedText(runtime.tokenizer.decode(report.tokenIds)).trim());
     assert.deepEqual({ findings: report.findings, impression: report.impression }, splitReportSections(report.text));
     for (const value of Object.values(report.timings)) assert.ok(value >= 0);
   });

@@ -3,11 +3,15 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 export type DeliveryKind = 'hl7_oru' | 'dicom_sr';
 
 /**
- * One message to one destination (the outbox). A `pending` row is due at next_attempt_at, and a row is
- * `sending` while one process sends it. A send ends in `delivered`, back in `pending` for a retry, or in
- * `failed` once the attempts are used up.
+ * One message to one destination (the outbox).
+ * - `pending`: due at next_attempt_at.
+ * - `held`: waits for an administrator's approval (review gate of the destination).
+ * - `sending`: one process is sending it.
+ * - `delivered`: acknowledged (AA or CA) or stored (C-STORE success).
+ * - `failed`: an attempt failed and the next one is scheduled at next_attempt_at.
+ * - `dead`: no further automatic attempt (attempts or deadline used up, or parked by policy); replayable.
  */
-export type DeliveryState = 'pending' | 'sending' | 'delivered' | 'failed';
+export type DeliveryState = 'pending' | 'held' | 'sending' | 'delivered' | 'failed' | 'dead';
 
 @Entity({ name: 'delivery' })
 export class Delivery {
@@ -56,4 +60,20 @@ export class Delivery {
 
   @Column({ name: 'delivered_at', type: 'timestamptz', nullable: true })
   deliveredAt!: Date | null;
+
+  /** Position in the destination's queue; the database assigns it. Returned as a string (bigint). */
+  @Column({ name: 'sequence_number', type: 'bigint', insert: false, update: false })
+  sequenceNumber!: string;
+
+  /** Start of the delivery deadline; reset by a replay. */
+  @Column({ name: 'first_attempt_at', type: 'timestamptz', nullable: true })
+  firstAttemptAt!: Date | null;
+
+  /** Machine code of the last error (for example `mllp_timeout`, `hl7_ack_rejected`). */
+  @Column({ name: 'last_error_code', type: 'varchar', length: 64, nullable: true })
+  lastErrorCode!: string | null;
+
+  /** The RIS order whose numbers the message carries, when one matched the study. */
+  @Column({ name: 'order_id', type: 'uuid', nullable: true })
+  orderId!: string | null;
 }

@@ -9,6 +9,7 @@ export type Hl7ErrorCode =
   | 'hl7_ack_invalid'
   | 'mllp_timeout'
   | 'mllp_connection_failed'
+  | 'mllp_tls_failed'
   | 'mllp_closed'
   | 'mllp_frame_too_large';
 
@@ -31,12 +32,13 @@ export class OruR01InputError extends Hl7Error {
 
 /**
  * A frame from the receiver is not a usable ACK: no MSH or MSA segment, no MSA-2, or an MSA-1 outside
- * HL7 table 0008. Not retryable, because a receiver that sends such a reply is misconfigured and would
- * send it again.
+ * HL7 table 0008. Retryable: the receiver may not have processed the message, resending it with the same
+ * MSH-10 lets it drop a duplicate, and a receiver that keeps answering garbage makes the delivery dead
+ * once its attempts are used up.
  */
 export class Hl7AckInvalidError extends Hl7Error {
   readonly code = 'hl7_ack_invalid';
-  readonly retryable = false;
+  readonly retryable = true;
 }
 
 /** No ACK with our MSA-2 arrived before the deadline. The receiver may or may not have processed the message. */
@@ -48,6 +50,15 @@ export class MllpTimeoutError extends Hl7Error {
 /** The TCP connection to the receiver could not be opened (refused, unreachable, DNS failure). */
 export class MllpConnectionError extends Hl7Error {
   readonly code = 'mllp_connection_failed';
+  readonly retryable = true;
+}
+
+/**
+ * The TLS handshake failed: the receiver's certificate did not verify, or it rejected ours. Retryable,
+ * because the fix (a renewed certificate, a corrected trust store) usually happens on the other side.
+ */
+export class MllpTlsError extends Hl7Error {
+  readonly code = 'mllp_tls_failed';
   readonly retryable = true;
 }
 

@@ -25,9 +25,10 @@ export const DEFAULT_HL7_DELIMITERS: Hl7Delimiters = {
 /**
  * Escapes `text` for use as one field, component or subcomponent value.
  *
- * The delimiters become `\F\ \S\ \T\ \R\ \E\`. CR and LF become the hex escapes `\X0D\` and `\X0A\`, so the
- * result never contains a line break. Report text is split into one OBX row per line before it gets here,
- * so the hex escapes only appear for values that should not contain line breaks at all (names, codes).
+ * The delimiters become `\F\ \S\ \T\ \R\ \E\`. CR, LF and the other C0 control characters except TAB
+ * become hex escapes such as `\X0D\`, so the result never contains a line break, nor the VT (0x0B) and
+ * FS (0x1C) bytes that delimit an MLLP frame. Report text is split into lines before it gets here, so the
+ * hex escapes only appear for values that should not contain such characters at all (names, codes).
  */
 export function escapeHl7Text(text: string, delimiters: Hl7Delimiters = DEFAULT_HL7_DELIMITERS): string {
   const replacements = new Map<string, string>([
@@ -43,10 +44,17 @@ export function escapeHl7Text(text: string, delimiters: Hl7Delimiters = DEFAULT_
   // One pass over the characters, so an escape sequence that was just written is never escaped again.
   let escaped = '';
   for (const character of text) {
-    const sequence = replacements.get(character);
+    const sequence = replacements.get(character) ?? controlCharacterEscape(character);
     escaped += sequence === undefined ? character : `${delimiters.escape}${sequence}${delimiters.escape}`;
   }
   return escaped;
+}
+
+/** Returns `Xhh` for a C0 control character other than TAB, or for DEL; undefined for anything else. */
+function controlCharacterEscape(character: string): string | undefined {
+  const code = character.charCodeAt(0);
+  const isControl = (code < 0x20 && code !== 0x09) || code === 0x7f;
+  return isControl ? `X${code.toString(16).toUpperCase().padStart(2, '0')}` : undefined;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Builds the ORU^R01 (HL7 v2.5.1) that carries a draft report to the RIS: PID, a minimal PV1, ORC and OBR
  * with the order numbers, accession number and result status, then OBX rows. Report text goes out as one
- * TX row per line, so that no field ever contains a line break.
+ * TX row per line or as one FT row per section with `\.br\` line breaks (see report-rows.ts), so that no
+ * field ever contains a line break.
  *
  * Segments are assembled with hl7-standard, which neither escapes values nor frames messages. Every value
  * is therefore escaped here, fields are set one by one (the package shifts later fields when an object
@@ -9,7 +10,6 @@
  */
 import HL7, { type Hl7StandardSegment } from 'hl7-standard';
 
-import { OruR01InputError } from './errors.ts';
 import { escapeHl7Text } from './escape.ts';
 import { formatHl7DateTime } from './hl7-datetime.ts';
 import {
@@ -17,65 +17,13 @@ import {
   ALGORITHM_VERSION,
   COMMENT,
   DEVICE_OBSERVER_UID,
-  FINDINGS,
-  IMPRESSIONS,
   STUDY,
   type CodedConcept,
 } from './observation-codes.ts';
+import { validateOruR01Input, type OruR01Input } from './oru-r01-input.ts';
+import { reportTextRows, type ObservationRow } from './report-rows.ts';
 
-/** OBR-25 and OBX-11 result status (HL7 table 0123): preliminary, correction, final. */
-export type OruResultStatus = 'P' | 'C' | 'F';
-
-export interface OruR01Input {
-  /** MSH-10. The caller keeps it across retries so that the receiver can drop duplicates. */
-  messageControlId: string;
-  /** MSH-7. */
-  createdAt: Date;
-  /** MSH-3 and MSH-4. */
-  sendingApplication: string;
-  sendingFacility: string;
-  /** MSH-5 and MSH-6. */
-  receivingApplication: string;
-  receivingFacility: string;
-  patient: {
-    /** PID-3.1. */
-    id: string;
-    /** PID-3.4, the assigning authority (DICOM IssuerOfPatientID). */
-    issuer?: string;
-    /** PID-5.1 and PID-5.2. */
-    familyName?: string;
-    givenName?: string;
-    /** PID-7 as YYYYMMDD (YYYY and YYYYMM are accepted too). */
-    birthDate?: string;
-    /** PID-8 (HL7 table 0001: F, M, O, U, ...). */
-    sex?: string;
-  };
-  order: {
-    /** ORC-2 and OBR-2. */
-    placerOrderNumber?: string;
-    /** ORC-3 and OBR-3. */
-    fillerOrderNumber?: string;
-    /** OBR-18. */
-    accessionNumber?: string;
-    /** OBR-4.1 and OBR-4.2. */
-    procedureCode?: string;
-    procedureText?: string;
-    /** Written as an OBX row coded DCM 113014 "Study". */
-    studyInstanceUid: string;
-    /** OBR-7. */
-    observationAt?: Date;
-  };
-  result: {
-    /** OBR-25 and OBX-11 of every row. */
-    status: OruResultStatus;
-    /** OBR-22. */
-    reportedAt: Date;
-    /** Report sections. Each line becomes one TX row, empty lines included. */
-    findings: string;
-    impression: string;
-  };
-  model: { name: string; version: string; deviceUid: string };
-}
+export type { OruR01Input, OruResultStatus, ReportValueType } from './oru-r01-input.ts';
 
 /** Text of the OBX row that marks the report as machine-written and unreviewed. */
 export const AI_DRAFT_NOTICE =
@@ -86,7 +34,7 @@ export const AI_DRAFT_NOTICE =
  * Throws OruR01InputError when a required value is missing or cannot be carried in HL7 v2.5.1.
  */
 export function buildOruR01(input: OruR01Input): string {
-  validateInput(input);
+  validateOruR01Input(input);
   const message = new HL7('', { lineEndings: '\r' });
 
   writeMsh(message.createSegment('MSH'), input);
@@ -95,44 +43,29 @@ export function buildOruR01(input: OruR01Input): string {
   writeFields(message.createSegment('PV1'), { 1: '1', 2: 'U' });
   writeFields(message.createSegment('ORC'), {
     1: 'RE',
-    2: input.order.placerOrderNumber,
-    3: input.order.fillerOrderNumber,
+    2: [input.order.placerOrderNumber, input.order.placerOrderNamespace],
+    3: [input.order.fillerOrderNumber, input.order.fillerOrderNamespace],
   });
   writeObr(message.createSegment('OBR'), input);
 
   const status = input.result.status;
   const rows: ObservationRow[] = [
-    { valueType: 'ST', concept: STUDY, value: input.order.studyInstanceUid },
-    { valueType: 'TX', concept: COMMENT, value: AI_DRAFT_NOTICE },
-    ...textRows(FINDINGS, input.result.findings),
-    ...textRows(IMPRESSIONS, input.result.impression),
-    { valueType: 'ST', concept: ALGORITHM_NAME, value: input.model.name },
-    { valueType: 'ST', concept: ALGORITHM_VERSION, value: input.model.version },
-    { valueType: 'ST', concept: DEVICE_OBSERVER_UID, value: input.model.deviceUid },
+    stringRow(STUDY, input.order.studyInstanceUid),
+    { valueType: input.result.valueType ?? 'TX', concept: COMMENT, escapedValue: escapeHl7Text(AI_DRAFT_NOTICE) },
+    ...reportTextRows(input.result),
+    stringRow(ALGORITHM_NAME, input.model.name),
+    stringRow(ALGORITHM_VERSION, input.model.version),
+    stringRow(DEVICE_OBSERVER_UID, input.model.deviceUid),
   ];
   rows.forEach((row, index) => {
-    writeFields(message.createSegment('OBX'), {
-      1: String(index + 1),
-      2: row.valueType,
-      3: codedValue(row.concept),
-      5: row.value,
-      11: status,
-    });
+    const obx = message.createSegment('OBX');
+    writeFields(obx, { 1: String(index + 1), 2: row.valueType, 3: codedValue(row.concept) });
+    // OBX-5 is set already escaped, because FT line breaks are escape sequences that must stay as they are.
+    obx.set('OBX.5', row.escapedValue);
+    writeFields(obx, { 11: status });
   });
 
   return terminateSegments(message.build());
-}
-
-interface ObservationRow {
-  valueType: 'ST' | 'TX';
-  concept: CodedConcept;
-  value: string;
-}
-
-/** Splits a section into one row per line. CR, LF and CR LF all end a line, and empty text gives no rows. */
-function textRows(concept: CodedConcept, text: string): ObservationRow[] {
-  if (text === '') return [];
-  return text.split(/\r\n|\r|\n/).map((line) => ({ valueType: 'TX', concept, value: line }));
 }
 
 function writeMsh(msh: Hl7StandardSegment, input: OruR01Input): void {
@@ -147,7 +80,7 @@ function writeMsh(msh: Hl7StandardSegment, input: OruR01Input): void {
     8: '',
     9: ['ORU', 'R01', 'ORU_R01'],
     10: input.messageControlId,
-    11: 'P',
+    11: input.processingId ?? 'P',
     12: '2.5.1',
     18: 'UNICODE UTF-8',
   });
@@ -169,14 +102,19 @@ function writeObr(obr: Hl7StandardSegment, input: OruR01Input): void {
   // receiver may reject the message with AE. Pass at least the study description as procedureText.
   writeFields(obr, {
     1: '1',
-    2: order.placerOrderNumber,
-    3: order.fillerOrderNumber,
-    4: [order.procedureCode, order.procedureText],
-    7: order.observationAt === undefined ? undefined : formatHl7DateTime(order.observationAt),
+    2: [order.placerOrderNumber, order.placerOrderNamespace],
+    3: [order.fillerOrderNumber, order.fillerOrderNamespace],
+    4: [order.procedureCode, order.procedureText, order.procedureCodingSystem],
+    7: order.observationAt instanceof Date ? formatHl7DateTime(order.observationAt) : order.observationAt,
     18: order.accessionNumber,
+    19: order.requestedProcedureId,
     22: formatHl7DateTime(result.reportedAt),
     25: result.status,
   });
+}
+
+function stringRow(concept: CodedConcept, value: string): ObservationRow {
+  return { valueType: 'ST', concept, escapedValue: escapeHl7Text(value) };
 }
 
 function codedValue(concept: CodedConcept): string[] {
@@ -227,43 +165,4 @@ function terminateSegments(built: string): string {
     .map((segment) => segment.replace(/\|+$/, ''))
     .map((segment) => segment + '\r')
     .join('');
-}
-
-/** MSH-10 is an ST of at most 20 characters in HL7 v2.5.1, and receivers may truncate a longer one. */
-const MESSAGE_CONTROL_ID_MAX_LENGTH = 20;
-/** Printable ASCII without the delimiters, so MSH-10 needs no escaping and MSA-2 matches it byte for byte. */
-const MESSAGE_CONTROL_ID_PATTERN = /^[!-~]+$/;
-const HL7_DELIMITER_PATTERN = /[|^~\\&]/;
-/** HL7 DT: YYYY, YYYYMM or YYYYMMDD. */
-const HL7_DATE_PATTERN = /^\d{4}(?:\d{2}){0,2}$/;
-
-function validateInput(input: OruR01Input): void {
-  const id = input.messageControlId;
-  if (
-    id.length === 0 ||
-    id.length > MESSAGE_CONTROL_ID_MAX_LENGTH ||
-    !MESSAGE_CONTROL_ID_PATTERN.test(id) ||
-    HL7_DELIMITER_PATTERN.test(id)
-  ) {
-    const rule = `1 to ${MESSAGE_CONTROL_ID_MAX_LENGTH} printable ASCII characters without | ^ ~ \\ &`;
-    throw new OruR01InputError(`MSH-10 "${id}" is invalid: use ${rule}`);
-  }
-  if (input.patient.id === '') throw new OruR01InputError(`ORU^R01 ${id}: PID-3 (patient.id) is missing`);
-  if (input.order.studyInstanceUid === '') {
-    throw new OruR01InputError(`ORU^R01 ${id}: the Study Instance UID (order.studyInstanceUid) is missing`);
-  }
-  const birthDate = input.patient.birthDate;
-  if (birthDate !== undefined && birthDate !== '' && !HL7_DATE_PATTERN.test(birthDate)) {
-    // The value itself is a birth date, so the message leaves it out.
-    throw new OruR01InputError(`ORU^R01 ${id}: PID-7 (patient.birthDate) is not YYYYMMDD`);
-  }
-  for (const [name, date] of [
-    ['MSH-7 (createdAt)', input.createdAt],
-    ['OBR-22 (result.reportedAt)', input.result.reportedAt],
-    ['OBR-7 (order.observationAt)', input.order.observationAt],
-  ] as const) {
-    if (date !== undefined && Number.isNaN(date.getTime())) {
-      throw new OruR01InputError(`ORU^R01 ${id}: ${name} is an invalid Date`);
-    }
-  }
 }

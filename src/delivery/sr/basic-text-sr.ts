@@ -8,9 +8,10 @@ import { generateUid } from '../../dicom/uid.ts';
 import { buildContentTree } from './content-tree.ts';
 import { writePart10, type NaturalizedDataset } from './dcmjs-part10.ts';
 import { Codes } from './sr-codes.ts';
-import { validateSrInput, type SrEvidenceInstance, type SrInput } from './sr-input.ts';
+import { copyableSourceAttributes } from './source-modules.ts';
+import { validateSrInput, type SrEvidenceInstance, type SrInput, type SrPredecessor, type SrRequest } from './sr-input.ts';
 
-export type { SrInput } from './sr-input.ts';
+export type { SrInput, SrPredecessor, SrRequest } from './sr-input.ts';
 
 /** PS3.6 Annex A: Basic Text SR Storage. */
 export const BASIC_TEXT_SR_STORAGE = '1.2.840.10008.5.1.4.1.1.88.11';
@@ -37,13 +38,14 @@ export interface BuiltSr {
  */
 export function buildBasicTextSr(input: SrInput): BuiltSr {
   const evidence = validateSrInput(input);
-  const seriesInstanceUid = generateUid(input.uidRoot);
+  const seriesInstanceUid = input.seriesInstanceUid ?? generateUid(input.uidRoot);
   const sopInstanceUid = generateUid(input.uidRoot);
   const created = dicomDateTime(input.createdAt);
   const { model, study } = input;
 
   const content = buildContentTree(input.report, {
     name: model.name,
+    version: model.version,
     manufacturer: model.manufacturer,
     deviceUid: model.deviceUid,
   });
@@ -81,6 +83,9 @@ export function buildBasicTextSr(input: SrInput): BuiltSr {
     StudyID: study.studyId ?? '',
     AccessionNumber: study.accessionNumber ?? '',
 
+    // Patient, General Study and Patient Study attributes as the analysed instance has them.
+    ...copyableSourceAttributes(input.sourceAttributes),
+
     // SR Document Series
     Modality: 'SR',
     SeriesInstanceUID: seriesInstanceUid,
@@ -107,11 +112,13 @@ export function buildBasicTextSr(input: SrInput): BuiltSr {
     CurrentRequestedProcedureEvidenceSequence: [
       evidenceStudyItem(study.studyInstanceUid, input.evidence.seriesInstanceUid, evidence),
     ],
+    ...referencedRequest(study.studyInstanceUid, input.request),
+    ...predecessorDocuments(input.predecessor),
 
     // SOP Common: the model as Contributing Equipment, with its version and device UID.
     ContributingEquipmentSequence: [
       {
-        PurposeOfReferenceCodeSequence: [Codes.ProcessingEquipment],
+        PurposeOfReferenceCodeSequence: [Codes.ProcessingAlgorithm],
         Manufacturer: model.manufacturer,
         ManufacturerModelName: model.name,
         SoftwareVersions: model.version,
@@ -129,6 +136,54 @@ export function buildBasicTextSr(input: SrInput): BuiltSr {
   };
 
   return { part10: writePart10(dataset), sopInstanceUid, seriesInstanceUid };
+}
+
+/**
+ * Returns the Referenced Request Sequence (SR Document General Module, PS3.3 C.17.2) when the request
+ * is known by an accession number or a requested procedure. Its Type 2 attributes are written empty when
+ * unknown.
+ */
+function referencedRequest(studyInstanceUid: string, request: SrRequest | undefined): NaturalizedDataset {
+  if (request === undefined) return {};
+  const { accessionNumber, requestedProcedureId, requestedProcedureDescription, requestedProcedureCode } = request;
+  const known = [accessionNumber, requestedProcedureId, requestedProcedureDescription, requestedProcedureCode?.value];
+  if (known.every((value) => value === undefined || value === '')) return {};
+
+  return {
+    ReferencedRequestSequence: [
+      {
+        StudyInstanceUID: studyInstanceUid,
+        ReferencedStudySequence: [],
+        AccessionNumber: accessionNumber ?? '',
+        PlacerOrderNumberImagingServiceRequest: request.placerOrderNumber ?? '',
+        FillerOrderNumberImagingServiceRequest: request.fillerOrderNumber ?? '',
+        RequestedProcedureID: requestedProcedureId ?? '',
+        RequestedProcedureDescription: requestedProcedureDescription ?? '',
+        RequestedProcedureCodeSequence:
+          requestedProcedureCode === undefined
+            ? []
+            : [
+                {
+                  CodeValue: requestedProcedureCode.value,
+                  CodingSchemeDesignator: requestedProcedureCode.scheme,
+                  CodeMeaning: requestedProcedureCode.meaning,
+                },
+              ],
+      },
+    ],
+  };
+}
+
+/** Returns the Predecessor Documents Sequence of a corrected report (PS3.3 C.17.2, Table C.17-3 items). */
+function predecessorDocuments(predecessor: SrPredecessor | undefined): NaturalizedDataset {
+  if (predecessor === undefined) return {};
+  return {
+    PredecessorDocumentsSequence: [
+      evidenceStudyItem(predecessor.studyInstanceUid, predecessor.seriesInstanceUid, [
+        { sopClassUid: predecessor.sopClassUid, sopInstanceUid: predecessor.sopInstanceUid },
+      ]),
+    ],
+  };
 }
 
 /** Builds the evidence item, a Hierarchical SOP Instance Reference Macro (PS3.3 Table C.17-3). */

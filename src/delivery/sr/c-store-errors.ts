@@ -76,12 +76,11 @@ export class CStoreTimeoutError extends CStoreError {
 }
 
 /**
- * The peer returned a C-STORE status other than Success (0x0000). The warnings of PS3.4
- * Table B.2-1 (0xB000 coercion of data elements, 0xB006 elements discarded, 0xB007 data set does not
- * match SOP class) land here too: the peer stored the SR but changed it or found it non-conformant, so
- * the delivery needs a person's review, and resending the same dataset would get the same status.
+ * The peer returned a C-STORE Failure status; the SCU resolves Success and Warning statuses instead.
  * Retryable are only statuses that describe a passing condition on the peer: "Refused: Out of
- * Resources" (0xA7xx, PS3.4 Table B.2-1) and "Resource limitation" (0x0213, PS3.7 Annex C).
+ * Resources" (0xA7xx, PS3.4 Table B.2-1) and "Resource limitation" (0x0213, PS3.7 Annex C). A warning
+ * status (0xB000 coercion, 0xB006 elements discarded, 0xB007 data set does not match SOP class) given
+ * to this class counts as not retryable, because resending the same dataset gets the same status.
  */
 export class StoreFailedError extends CStoreError {
   readonly code = 'dicom_store_failed';
@@ -110,6 +109,20 @@ export class InvalidDatasetError extends CStoreError {
     super(message, options);
     this.name = 'InvalidDatasetError';
   }
+}
+
+/** The status classes of PS3.7 Annex C that a C-STORE response can carry. */
+export type StatusClass = 'success' | 'warning' | 'failure';
+
+/**
+ * Returns the class of a C-STORE response status (PS3.7 C.1 to C.4, PS3.4 Table B.2-1). 0x0000 is
+ * Success, and 0x0001, 0x0107, 0x0116 and 0xBxxx are Warnings. Everything else is a Failure, including
+ * Cancel (0xFE00) and Pending (0xFFxx), which a C-STORE must not return.
+ */
+export function statusClass(status: number): StatusClass {
+  if (status === 0x0000) return 'success';
+  if (status === 0x0001 || status === 0x0107 || status === 0x0116 || (status & 0xf000) === 0xb000) return 'warning';
+  return 'failure';
 }
 
 /** Formats a DIMSE status the way PS3.7 writes it, e.g. 0xA700. */

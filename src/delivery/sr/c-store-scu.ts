@@ -1,8 +1,13 @@
 /**
  * The C-STORE SCU that sends one SR to the PACS over one association, built on dcmjs-dimse's Client.
- * The client reports progress as events, which this module turns into one promise. It resolves only on
- * a Success status. Otherwise it rejects with a typed error whose `code` and `retryable` drive the
- * delivery outbox.
+ * The client reports progress as events, which this module turns into one promise. It resolves on a
+ * Success or Warning status with the status and its class, so the caller applies its warning policy.
+ * A Failure status and every other failure reject with a typed error whose `code` and `retryable` drive
+ * the delivery outbox.
+ *
+ * dcmjs-dimse 0.3.3 proposes Implicit and Explicit VR Little Endian for the SR's SOP class, sends the
+ * dataset in the transfer syntax the peer accepted, and cuts P-DATA-TF PDUs to the maximum length the
+ * peer announced in its A-ASSOCIATE-AC.
  */
 import dimse from 'dcmjs-dimse';
 
@@ -16,6 +21,8 @@ import {
   InvalidDatasetError,
   StoreFailedError,
   formatStatus,
+  statusClass,
+  type StatusClass,
   type AssociateRejection,
   type CStoreError,
   type CStoreStage,
@@ -23,9 +30,6 @@ import {
 import { readPart10 } from './dcmjs-part10.ts';
 
 const logger = getLogger('sr-c-store');
-
-/** PS3.4 Table B.2-1: the only status that means the SR is stored unchanged. */
-const STATUS_SUCCESS = 0x0000;
 
 /**
  * dcmjs-dimse 0.3.3 checks its association and PDU timeouts once a second. Its own timeouts are set this
@@ -38,6 +42,15 @@ export interface CStoreTarget {
   aeTitle: string;
   host: string;
   port: number;
+  /** TLS with the PEM files already read; absent: plain TCP. The certificate must name `host`. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean };
+}
+
+export interface CStoreResult {
+  status: number;
+  statusClass: Extract<StatusClass, 'success' | 'warning'>;
+  /** Error Comment (0000,0902) of a warning; it may quote patient data, so it is never logged. */
+  errorComment?: string;
 }
 
 export interface CStoreOptions {
@@ -46,16 +59,16 @@ export interface CStoreOptions {
 }
 
 /**
- * Sends the Part 10 file `part10` to `target` with one C-STORE and returns the response status, which
- * is always 0x0000. Rejects with AssociationRejectedError, ConnectionFailedError, CStoreTimeoutError,
- * StoreFailedError (any other status, warnings included) or InvalidDatasetError.
+ * Sends the Part 10 file `part10` to `target` with one C-STORE and returns the response status when it
+ * is Success or Warning. Rejects with AssociationRejectedError, ConnectionFailedError,
+ * CStoreTimeoutError, StoreFailedError (a Failure status) or InvalidDatasetError.
  */
 export async function sendCStore(
   target: CStoreTarget,
   callingAeTitle: string,
   part10: Buffer,
   options: CStoreOptions,
-): Promise<{ status: number }> {
+): Promise<CStoreResult> {
   // dcmjs-dimse logs every PDU at info level through loglevel, outside the service logger.
   dimse.log.setLevel('warn');
 
@@ -71,10 +84,12 @@ export async function sendCStore(
   const startedAt = Date.now();
 
   try {
-    const status = await runAssociation(target, callingAeTitle, dataset, options.timeoutMs);
+    const result = await runAssociation(target, callingAeTitle, dataset, options.timeoutMs);
     const durationMs = Date.now() - startedAt;
-    logger.info('C-STORE succeeded', { ...logFields, statusHex: formatStatus(status), durationMs });
-    return { status };
+    const fields = { ...logFields, statusHex: formatStatus(result.status), durationMs };
+    if (result.statusClass === 'success') logger.info('C-STORE succeeded', fields);
+    else logger.warn('C-STORE succeeded with a warning status', fields);
+    return result;
   } catch (error) {
     logger.warn('C-STORE failed', { ...logFields, err: error, durationMs: Date.now() - startedAt });
     throw error;
@@ -105,7 +120,7 @@ function runAssociation(
   callingAeTitle: string,
   dataset: InstanceType<typeof dimse.Dataset>,
   timeoutMs: number,
-): Promise<number> {
+): Promise<CStoreResult> {
   return new Promise((resolve, reject) => {
     const client = new dimse.Client();
     const request = new dimse.requests.CStoreRequest(dataset);
@@ -113,11 +128,11 @@ function runAssociation(
     let stage: CStoreStage = 'connecting';
     let settled = false;
 
-    const settle = (outcome: { status: number } | { error: CStoreError }): void => {
+    const settle = (outcome: CStoreResult | { error: CStoreError }): void => {
       if (settled) return;
       settled = true;
       if ('error' in outcome) reject(outcome.error);
-      else resolve(outcome.status);
+      else resolve(outcome);
     };
     const fail = (error: CStoreError): void => settle({ error });
 
@@ -146,8 +161,10 @@ function runAssociation(
     request.on('response', (response: InstanceType<typeof dimse.responses.CStoreResponse>) => {
       stage = 'releasing';
       const status = response.getStatus();
-      if (status === STATUS_SUCCESS) settle({ status });
-      else fail(new StoreFailedError(status, response.getErrorComment() || undefined));
+      const errorComment = response.getErrorComment() || undefined;
+      const outcomeClass = statusClass(status);
+      if (outcomeClass === 'failure') fail(new StoreFailedError(status, errorComment));
+      else settle({ status, statusClass: outcomeClass, ...(errorComment === undefined ? {} : { errorComment }) });
     });
     client.on('networkError', (error: Error) => {
       fail(new ConnectionFailedError(`Connection to ${peer} failed while ${stage}`, stage, { cause: error }));
@@ -164,6 +181,7 @@ function runAssociation(
         connectTimeout: libraryTimeoutMs,
         associationTimeout: libraryTimeoutMs,
         pduTimeout: libraryTimeoutMs,
+        ...(target.tls === undefined ? {} : { securityOptions: { ...target.tls } }),
       });
     } catch (error) {
       // net.connect() throws synchronously on an invalid port or host option.

@@ -1,7 +1,8 @@
 /**
  * The SR content tree of TID 2000 Basic Diagnostic Imaging Report, limited to what a Basic Text SR may
  * hold. A root CONTAINER titled "Diagnostic Imaging Report" carries the language of the content
- * (TID 1204) and a device observer naming the model (TID 1002 with TID 1004). Below it, the Findings
+ * (TID 1204) and a device observer naming the model (TID 1002 with TID 1004: UID, name and version,
+ * manufacturer, model name). Below it, the Findings
  * and Impressions headings (CID 7001) each contain a TID 2002 Report Narrative with one TEXT item per
  * paragraph of the model's text.
  */
@@ -15,6 +16,7 @@ export interface ReportText {
 
 export interface DeviceObserver {
   name: string;
+  version: string;
   manufacturer: string;
   deviceUid: string;
 }
@@ -70,7 +72,8 @@ function deviceObserverContext(observer: DeviceObserver): NaturalizedDataset[] {
       ConceptNameCodeSequence: [Codes.DeviceObserverUid],
       UID: observer.deviceUid,
     },
-    textItem('HAS OBS CONTEXT', Codes.DeviceObserverName, observer.name),
+    // TID 1004 has no row for a software version, so the device name carries it, as in "argus-demo 0.1.0".
+    textItem('HAS OBS CONTEXT', Codes.DeviceObserverName, `${observer.name} ${observer.version}`),
     textItem('HAS OBS CONTEXT', Codes.DeviceObserverManufacturer, observer.manufacturer),
     textItem('HAS OBS CONTEXT', Codes.DeviceObserverModelName, observer.name),
   ];

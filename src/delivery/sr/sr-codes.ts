@@ -36,6 +36,13 @@ export const Codes = {
   Finding: code('121071', 'DCM', 'Finding'),
   Impressions: code('121072', 'DCM', 'Impressions'),
   Impression: code('121073', 'DCM', 'Impression'),
-  /** CID 7005 purpose of reference for the model in the Contributing Equipment Sequence. */
+  /** CID 7005 purpose of reference for equipment that processed the data. */
   ProcessingEquipment: code('109102', 'DCM', 'Processing Equipment'),
+  /**
+   * Purpose of reference "Processing Algorithm" that IHE AI Results requires in the Contributing
+   * Equipment Sequence. NOTE: CID 7005 has no such code (checked against the 2024 value set as published
+   * in bvdh/dicom-terminology-in-fhir), so this is the code of the IHE scheme 99IHE that MONAI Label
+   * writes for it. Replace it once DICOM assigns one.
+   */
+  ProcessingAlgorithm: code('Newcode1', '99IHE', 'Processing Algorithm'),
 } as const satisfies Record<string, CodedConcept>;

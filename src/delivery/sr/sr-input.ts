@@ -30,6 +30,25 @@ export interface SrEvidenceInstance {
   sopInstanceUid: string;
 }
 
+/** The request (order) that the report is the result of; every value is optional. */
+export interface SrRequest {
+  accessionNumber?: string;
+  requestedProcedureId?: string;
+  requestedProcedureDescription?: string;
+  /** Requested Procedure Code Sequence item, e.g. the RIS procedure code of OBR-4. */
+  requestedProcedureCode?: { value: string; scheme: string; meaning: string };
+  placerOrderNumber?: string;
+  fillerOrderNumber?: string;
+}
+
+/** The SR that a corrected report replaces. */
+export interface SrPredecessor {
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  sopClassUid: string;
+  sopInstanceUid: string;
+}
+
 export interface SrInput {
   /** Values of the analysed study, already decoded to JavaScript strings; the SR writes them as UTF-8. */
   study: SrStudy;
@@ -40,6 +59,17 @@ export interface SrInput {
   model: { name: string; version: string; deviceUid: string; manufacturer: string };
   /** When the report was produced; becomes ContentDate/ContentTime in UTC. */
   createdAt: Date;
+  /**
+   * Patient, General Study and Patient Study module attributes read from an analysed instance, in
+   * naturalized form. They are copied as they are and take precedence over `study`.
+   */
+  sourceAttributes?: Record<string, unknown>;
+  /** Written as the Referenced Request Sequence when it has an accession number or a requested procedure. */
+  request?: SrRequest;
+  /** Set for a corrected report: written as the Predecessor Documents Sequence. */
+  predecessor?: SrPredecessor;
+  /** Series to put the SR in; absent: a new series. A correction goes into its predecessor's series. */
+  seriesInstanceUid?: string;
   seriesNumber?: number;
   instanceNumber?: number;
   /** Root for the new SeriesInstanceUID and SOPInstanceUID; without it they are UUID-derived (2.25). */
@@ -74,6 +104,10 @@ export function validateSrInput(input: SrInput): SrEvidenceInstance[] {
   requireUid('study.studyInstanceUid', input.study.studyInstanceUid);
   requireUid('evidence.seriesInstanceUid', input.evidence.seriesInstanceUid);
   requireUid('model.deviceUid', input.model.deviceUid);
+  if (input.seriesInstanceUid !== undefined) requireUid('seriesInstanceUid', input.seriesInstanceUid);
+  if (input.predecessor !== undefined) {
+    for (const [field, value] of Object.entries(input.predecessor)) requireUid(`predecessor.${field}`, value);
+  }
 
   // The model identity fills LO attributes (Manufacturer, ManufacturerModelName, SoftwareVersions) and
   // Type 1 TEXT items of the device observer, so each value must be present and fit in one LO value.

@@ -10,7 +10,7 @@ import { oruInput } from './fixtures.ts';
 const MSH = 'MSH|^~\\&|RIS|HOSPITAL|ARGUS|RADIOLOGY|20240501102031||ACK^R01^ACK|ACK-1|P|2.5.1';
 
 function isInvalidAck(error: unknown): boolean {
-  return error instanceof Hl7AckInvalidError && error.code === 'hl7_ack_invalid' && !error.retryable;
+  return error instanceof Hl7AckInvalidError && error.code === 'hl7_ack_invalid' && error.retryable;
 }
 
 describe('HL7 ACK parser', () => {

@@ -188,7 +188,7 @@ describe('MLLP client', () => {
     try {
       await assert.rejects(
         sendMllpMessage({ host: '127.0.0.1', port }, MESSAGE, CONTROL_ID, { timeoutMs: TIMEOUT_MS }),
-        rejectsWith('hl7_ack_invalid', false),
+        rejectsWith('hl7_ack_invalid', true),
       );
     } finally {
       for (const socket of sockets) socket.destroy();

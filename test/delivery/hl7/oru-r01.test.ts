@@ -117,6 +117,43 @@ describe('ORU^R01 builder', () => {
     assert.equal(parsed.fields['MSH.F18'], 'UNICODE UTF-8');
   });
 
+  it('writes order namespaces, OBR-19, OBR-4.3 and MSH-11', () => {
+    const base = oruInput();
+    const message = buildOruR01({
+      ...base,
+      processingId: 'T',
+      order: {
+        ...base.order,
+        placerOrderNamespace: 'HIS',
+        fillerOrderNamespace: 'RIS',
+        requestedProcedureId: 'RP-5',
+        procedureCodingSystem: 'L',
+        observationAt: '20150206092815.672',
+      },
+    });
+    const segments = message.split('\r');
+    const orc = segments.find((segment) => segment.startsWith('ORC|'))!.split('|');
+    const obr = segments.find((segment) => segment.startsWith('OBR|'))!.split('|');
+
+    assert.equal(orc[2], 'PL-77^HIS');
+    assert.equal(orc[3], 'FI-88^RIS');
+    assert.equal(obr[2], 'PL-77^HIS');
+    assert.equal(obr[3], 'FI-88^RIS');
+    assert.equal(obr[4], 'CTCHEST^CT chest without contrast^L');
+    assert.equal(obr[7], '20150206092815.672');
+    assert.equal(obr[19], 'RP-5');
+    const parsed = parseWithPythonHl7(message);
+    assert.equal(parsed.fields['MSH.F11'], 'T');
+  });
+
+  it('rejects an OBR-7 that is not an HL7 DTM', () => {
+    const base = oruInput();
+    assert.throws(
+      () => buildOruR01({ ...base, order: { ...base.order, observationAt: '2015-02-06' } }),
+      (error: unknown) => error instanceof OruR01InputError && /OBR-7/.test(error.message),
+    );
+  });
+
   it('rejects invalid input with hl7_input_invalid', () => {
     const cases: Array<[string, ReturnType<typeof oruInput>]> = [
       ['empty MSH-10', oruInput({ messageControlId: '' })],

@@ -1,0 +1,56 @@
+/**
+ * Stores received orders in PostgreSQL: the orders, the message that carried them and an audit row per
+ * order commit in one transaction, so an AA is sent only for orders that are durable.
+ */
+import { recordAudit } from '../audit/record-audit.ts';
+import type { Database } from '../db/database.ts';
+import { inboundMessageSeen, insertInboundMessage, upsertOrder } from '../db/queries/orders.ts';
+import type { OrderRepository, RejectedOrderMessage, StoredOrderMessage } from './order-intake.ts';
+
+export class OrderStore implements OrderRepository {
+  constructor(private readonly database: Database) {}
+
+  async storeOrders(message: StoredOrderMessage): Promise<{ duplicate: boolean; orderIds: string[] }> {
+    const { header, orders, receivedAt } = message;
+    return this.database.transaction(async (manager) => {
+      if (await inboundMessageSeen(manager, header)) return { duplicate: true, orderIds: [] };
+
+      const orderIds: string[] = [];
+      for (const order of orders) {
+        const orderId = await upsertOrder(manager, order, header, receivedAt);
+        orderIds.push(orderId);
+        await recordAudit(manager, {
+          action: 'hl7_order_received',
+          outcome: 'success',
+          actorType: 'peer',
+          actor: header.sendingApplication || 'unknown',
+          sourceAddress: message.remoteAddress,
+          correlationId: header.messageControlId.slice(0, 64),
+          details: { orderId, messageType: header.messageType, orderControl: order.orderControl, status: order.status },
+        });
+      }
+      await insertInboundMessage(manager, header, { text: message.text, orderId: orderIds[0] ?? null, receivedAt });
+      return { duplicate: false, orderIds };
+    });
+  }
+
+  async recordRejection(rejection: RejectedOrderMessage): Promise<void> {
+    await this.database.transaction((manager) =>
+      recordAudit(manager, {
+        action: 'hl7_order_rejected',
+        outcome: 'failure',
+        actorType: 'peer',
+        actor: 'unknown',
+        sourceAddress: rejection.remoteAddress,
+        correlationId: rejection.messageControlId?.slice(0, 64),
+        details: {
+          messageType: rejection.messageType ?? null,
+          ackCode: rejection.ackCode,
+          hl7ErrorCode: rejection.error.hl7ErrorCode,
+          segment: rejection.error.location.segment,
+          field: rejection.error.location.field ?? null,
+        },
+      }),
+    );
+  }
+}
