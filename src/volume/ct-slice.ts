@@ -223,7 +223,7 @@ async function decodeFrames(dataset: DicomDataset, syntax: TransferSyntaxInfo, l
   if (element.encapsulated === undefined) {
     throw new VolumeError('invalid_pixel_data', `The pixel data is not encapsulated, but ${syntax.name} requires it.`, { filePath });
   }
-  const extendedOffsets = dataset.numbers(ATTRIBUTES.ExtendedOffsetTable[0], 'FD') !== undefined ? readExtendedOffsets(dataset) : undefined;
+  const extendedOffsets = hasAttribute(dataset, 'ExtendedOffsetTable') ? readExtendedOffsets(dataset) : undefined;
   const encoded = splitFrames(element.encapsulated, layout.frameCount, syntax.encoding, filePath, extendedOffsets);
   const values: StoredValues[] = [];
   for (const frame of encoded) {
