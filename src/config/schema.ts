@@ -17,6 +17,16 @@ const aeTitle = z
 
 const port = z.number().int().min(1).max(65535);
 
+/** A JavaScript regular expression, checked by compiling it. */
+const regularExpression = z.string().min(1).refine((pattern) => {
+  try {
+    new RegExp(pattern, 'i');
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid regular expression');
+
 /** HL7 v2 HD components must not contain the encoding characters of MSH-1/MSH-2. */
 const hl7Identifier = z
   .string()
@@ -279,17 +289,56 @@ export const configSchema = z
       .prefault({}),
     selection: z
       .object({
-        /** Minimum number of usable axial slices a series needs to be read by the model. */
+        /** Minimum number of usable slices a series needs to be read by the model. */
         minSlices: z.number().int().min(2).default(16),
+        /** Modality values of the series that may be read. */
+        modalities: z.array(z.string().min(1).max(16)).min(1).default(['CT']),
+        /** ImageType values every slice must have; other slices of the series are skipped. */
+        requiredImageType: z.array(z.string().min(1).max(16)).default(['ORIGINAL', 'PRIMARY', 'AXIAL']),
+        /** ImageType values that skip a slice. LOCALIZER is always skipped. */
+        excludedImageType: z.array(z.string().min(1).max(16)).default(['LOCALIZER']),
+        /** Planes that may be read, named after the patient axis closest to the slice normal. */
+        orientations: z.array(z.enum(['axial', 'coronal', 'sagittal'])).min(1).default(['axial']),
+        /** Inclusive SliceThickness range in mm; a series with any slice outside it is not read. */
+        sliceThicknessMm: z
+          .object({
+            min: z.number().min(0).default(0.5),
+            max: z.number().positive().max(100).default(10),
+          })
+          .strict()
+          .refine(({ min, max }) => min <= max, { message: 'min must not be above max' })
+          .prefault({}),
+        /** Regular expressions (case-insensitive) for ConvolutionKernel, most preferred first. */
+        preferredKernels: z.array(regularExpression).default([]),
+        /** Regular expression (case-insensitive) that SeriesDescription must match. */
+        seriesDescriptionPattern: regularExpression.optional(),
+        /** Regular expression (case-insensitive) that excludes a series by SeriesDescription. */
+        excludedSeriesDescriptionPattern: regularExpression.optional(),
       })
       .strict()
       .prefault({}),
     volume: z
       .object({
-        /** Largest angle, in degrees, between the row or column direction of any slice and that of the first slice. */
+        /** Largest angle, in degrees, between the row or column direction of any slice and that of the reference slice. */
         orientationToleranceDegrees: z.number().positive().max(10).default(0.5),
         /** Largest disagreement of the slice geometry, in mm: a step from the median step, a position off the stack's line. */
         spacingToleranceMm: z.number().positive().max(10).default(0.2),
+        /** Irregular slice gaps: `reject` the series, or `resample` it onto the median gap. */
+        spacingPolicy: z.enum(['reject', 'resample']).default('reject'),
+        /** Largest gap in mm that `resample` bridges by interpolation; a larger gap rejects the series. */
+        maxGapMm: z.number().positive().max(50).default(10),
+        /** Gantry tilt: `correct` by resampling onto a rectangular grid, or `reject` the series. */
+        tiltPolicy: z.enum(['correct', 'reject']).default('correct'),
+        /** Different images at one position: `reject` the series, or `split` it and keep the largest acquisition. */
+        repeatedPositionPolicy: z.enum(['reject', 'split']).default('reject'),
+        /** HU written for padding (PixelPaddingValue) and outside the field of view after resampling. */
+        airHu: z.number().int().min(-32768).max(32767).default(-1000),
+        /** Worker threads that decode a compressed series; 0 decodes on the worker's main thread. */
+        decodeThreads: z.number().int().min(0).max(64).default(2),
+        /** Write axial, coronal and sagittal PNG previews of every assembled volume. */
+        previews: z.boolean().default(true),
+        /** Folder of the previews. Absent: <dataDirectory>/previews. Relative to the config file. */
+        previewDirectory: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),

@@ -16,6 +16,7 @@ import { uuid_ossp } from '@electric-sql/pglite/contrib/uuid_ossp';
 import { InitialSchema1764892800000 } from '../../migrations/1764892800000-initial-schema.ts';
 import { ReportSupersedes1764979200000 } from '../../migrations/1764979200000-report-supersedes.ts';
 import { IngestCompleteness1765065600000 } from '../../migrations/1765065600000-ingest-completeness.ts';
+import { SeriesPreviewDirectory1765065700000 } from '../../migrations/1765065700000-series-preview-directory.ts';
 import { DeliveryOutboxAndOrders1765065800000 } from '../../migrations/1765065800000-delivery-outbox-and-orders.ts';
 import { AuditEvent } from './entities/audit-event.ts';
 import { Delivery } from './entities/delivery.ts';
@@ -29,6 +30,7 @@ export const MIGRATIONS = [
   InitialSchema1764892800000,
   ReportSupersedes1764979200000,
   IngestCompleteness1765065600000,
+  SeriesPreviewDirectory1765065700000,
   DeliveryOutboxAndOrders1765065800000,
 ];
 

@@ -1,5 +1,5 @@
 /** Public API of series selection. */
-export { DEFAULT_MAX_AXIAL_ANGLE_DEGREES, type InstanceSummary } from './instance-rules.ts';
+export { planeOf, type FrameSummary, type InstanceSummary, type PlaneName } from './instance-rules.ts';
 export {
   selectSeries,
   type SelectionReasonCode,
@@ -8,3 +8,4 @@ export {
   type SeriesDecision,
   type SeriesSummary,
 } from './select-series.ts';
+export { summarizeHeader } from './from-header.ts';

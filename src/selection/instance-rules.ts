@@ -1,10 +1,22 @@
 /**
- * Per-instance rules of series selection: which instances of a series can be slices of the CT volume.
- * A usable slice is a CT Image Storage instance whose ImageType value 1 is ORIGINAL, that is not a
- * LOCALIZER, and whose plane is axial. Gantry-tilted axial slices count as axial.
+ * Per-slice rules of series selection: which images (or frames of a multi-frame image) of a series can
+ * be slices of the CT volume. A usable slice belongs to a CT image SOP class, has every required
+ * ImageType value and no excluded one (LOCALIZER by default), has ImageOrientationPatient, and lies
+ * in an allowed plane. The plane is named after the patient axis closest to the slice normal, so a
+ * gantry-tilted axial slice (tilts are at most about 30°) still counts as axial.
  */
-import { CT_IMAGE_STORAGE_UID } from '../volume/ct-slice.ts';
-import { angleDegrees, norm, sliceNormal } from '../volume/vector.ts';
+import { CT_IMAGE_SOP_CLASSES } from '../volume/ct-slice.ts';
+import { norm, sliceNormal } from '../volume/vector.ts';
+
+export type PlaneName = 'axial' | 'coronal' | 'sagittal';
+
+/** One frame of a multi-frame image, with its FrameType and geometry. */
+export interface FrameSummary {
+  imageType: string[];
+  imageOrientationPatient?: number[];
+  sliceThickness?: number;
+  convolutionKernel?: string;
+}
 
 export interface InstanceSummary {
   sopInstanceUid: string;
@@ -15,36 +27,44 @@ export interface InstanceSummary {
   imagePositionPatient?: number[];
   rows?: number;
   columns?: number;
+  sliceThickness?: number;
+  convolutionKernel?: string;
+  /** The frames of a multi-frame image. Absent for a single-frame image, which the fields above describe. */
+  frames?: FrameSummary[];
 }
 
-/**
- * Maximum angle in degrees between a slice normal and the patient's feet-head axis for the plane to
- * count as axial. Below 45° the feet-head component of the normal is its largest one, which is the
- * usual rule for naming a plane. Gantry tilts, typically at most 30°, stay inside it.
- */
-export const DEFAULT_MAX_AXIAL_ANGLE_DEGREES = 45;
+export type SliceVerdict = 'usable' | 'not_ct_image' | 'localizer' | 'image_type' | 'missing_geometry' | 'orientation';
 
-export type InstanceVerdict =
-  | 'usable'
-  | 'not_ct_image'
-  | 'localizer'
-  | 'not_original'
-  | 'missing_geometry'
-  | 'not_axial';
+export interface SliceRules {
+  requiredImageType: string[];
+  excludedImageType: string[];
+  orientations: PlaneName[];
+}
 
-export function classifyInstance(instance: InstanceSummary, maxAxialAngleDegrees: number): InstanceVerdict {
-  if (instance.sopClassUid !== CT_IMAGE_STORAGE_UID) return 'not_ct_image';
+/** Names the plane of an image from ImageOrientationPatient, or undefined when the directions are missing or parallel. */
+export function planeOf(imageOrientationPatient: number[] | undefined): PlaneName | undefined {
+  if (imageOrientationPatient?.length !== 6) return undefined;
+  const normal = sliceNormal(imageOrientationPatient);
+  if (norm(normal) === 0) return undefined;
+  const [x, y, z] = normal.map(Math.abs) as [number, number, number];
+  if (z >= x && z >= y) return 'axial';
+  return y >= x ? 'coronal' : 'sagittal';
+}
 
-  const imageType = instance.imageType.map((value) => value.trim().toUpperCase());
+/** Classifies every slice of an instance: one verdict for a single-frame image, one per frame otherwise. */
+export function classifySlices(instance: InstanceSummary, rules: SliceRules): SliceVerdict[] {
+  if (!CT_IMAGE_SOP_CLASSES.has(instance.sopClassUid)) return ['not_ct_image'];
+  const frames: FrameSummary[] = instance.frames ?? [instance];
+  return frames.map((frame) => classifyFrame(frame, rules));
+}
+
+function classifyFrame(frame: FrameSummary, rules: SliceRules): SliceVerdict {
+  const imageType = frame.imageType.map((value) => value.trim().toUpperCase());
   if (imageType.includes('LOCALIZER')) return 'localizer';
-  if (imageType[0] !== 'ORIGINAL') return 'not_original';
+  if (rules.excludedImageType.some((value) => imageType.includes(value.toUpperCase()))) return 'image_type';
+  if (!rules.requiredImageType.every((value) => imageType.includes(value.toUpperCase()))) return 'image_type';
 
-  const orientation = instance.imageOrientationPatient;
-  if (orientation?.length !== 6 || instance.imagePositionPatient?.length !== 3) return 'missing_geometry';
-  const normal = sliceNormal(orientation);
-  if (norm(normal) === 0) return 'missing_geometry';
-
-  const angle = angleDegrees(normal, [0, 0, 1]);
-  // The normal may point head-to-feet or feet-to-head depending on the row and column directions.
-  return Math.min(angle, 180 - angle) <= maxAxialAngleDegrees ? 'usable' : 'not_axial';
+  const plane = planeOf(frame.imageOrientationPatient);
+  if (plane === undefined) return 'missing_geometry';
+  return rules.orientations.includes(plane) ? 'usable' : 'orientation';
 }

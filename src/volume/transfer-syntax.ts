@@ -1,85 +1,82 @@
 /**
- * Transfer syntax handling for Part 10 files. The TransferSyntaxUID is read from the File Meta
- * Information before the dataset is parsed, so that a compressed or big-endian file is rejected with a
- * precise code instead of whatever the parser makes of its pixel data.
+ * The transfer syntaxes whose pixel data volume assembly decodes, and how. Each compressed syntax here
+ * was checked to decode bit for bit like DCMTK (dcmdjpeg, dcmdjpls, dcmdrle) and GDCM (gdcmconv --raw)
+ * on the public test images. A file in any other syntax, including private compression such as
+ * Elscint's, is rejected with `unsupported_transfer_syntax` and the syntax's name.
  */
 import { VolumeError } from './volume-error.ts';
 
 export const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 
-/** Transfer syntaxes whose pixel data this module decodes: native (uncompressed) little-endian only. */
-export const SUPPORTED_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
-  IMPLICIT_VR_LITTLE_ENDIAN,
-  EXPLICIT_VR_LITTLE_ENDIAN,
+/** Storage of a syntax's pixel data: native words, or compressed by one codec family. */
+export type PixelEncoding = 'native' | 'rle' | 'jpeg' | 'jpeg-ls' | 'jpeg-2000';
+
+export interface TransferSyntaxInfo {
+  uid: string;
+  /** The name in PS3.6 Annex A. */
+  name: string;
+  encoding: PixelEncoding;
+  /** True for syntaxes whose compression may change pixel values. */
+  lossy: boolean;
+  /** True for Explicit VR Big Endian, whose native 16-bit words are byte-swapped. */
+  bigEndian: boolean;
+}
+
+function syntax(uid: string, name: string, encoding: PixelEncoding, lossy = false, bigEndian = false): TransferSyntaxInfo {
+  return { uid, name, encoding, lossy, bigEndian };
+}
+
+const DECODABLE: ReadonlyMap<string, TransferSyntaxInfo> = new Map(
+  [
+    syntax(IMPLICIT_VR_LITTLE_ENDIAN, 'Implicit VR Little Endian', 'native'),
+    syntax(EXPLICIT_VR_LITTLE_ENDIAN, 'Explicit VR Little Endian', 'native'),
+    syntax('1.2.840.10008.1.2.1.99', 'Deflated Explicit VR Little Endian', 'native'),
+    syntax('1.2.840.10008.1.2.2', 'Explicit VR Big Endian', 'native', false, true),
+    syntax('1.2.840.10008.1.2.4.50', 'JPEG Baseline (Process 1)', 'jpeg', true),
+    syntax('1.2.840.10008.1.2.4.51', 'JPEG Extended (Process 2 & 4)', 'jpeg', true),
+    syntax('1.2.840.10008.1.2.4.53', 'JPEG Spectral Selection, Non-Hierarchical (Process 6 & 8)', 'jpeg', true),
+    syntax('1.2.840.10008.1.2.4.55', 'JPEG Full Progression, Non-Hierarchical (Process 10 & 12)', 'jpeg', true),
+    syntax('1.2.840.10008.1.2.4.57', 'JPEG Lossless, Non-Hierarchical (Process 14)', 'jpeg'),
+    syntax('1.2.840.10008.1.2.4.70', 'JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 [Selection Value 1])', 'jpeg'),
+    syntax('1.2.840.10008.1.2.4.80', 'JPEG-LS Lossless Image Compression', 'jpeg-ls'),
+    syntax('1.2.840.10008.1.2.4.81', 'JPEG-LS Lossy (Near-Lossless) Image Compression', 'jpeg-ls', true),
+    syntax('1.2.840.10008.1.2.4.90', 'JPEG 2000 Image Compression (Lossless Only)', 'jpeg-2000'),
+    syntax('1.2.840.10008.1.2.4.91', 'JPEG 2000 Image Compression', 'jpeg-2000', true),
+    syntax('1.2.840.10008.1.2.5', 'RLE Lossless', 'rle'),
+  ].map((info) => [info.uid, info]),
+);
+
+/** Syntaxes that are known but not decoded, named in the rejection. */
+const KNOWN_UNSUPPORTED: ReadonlyMap<string, string> = new Map([
+  ['1.2.840.10008.1.2.4.100', 'MPEG2 Main Profile / Main Level'],
+  ['1.2.840.10008.1.2.4.102', 'MPEG-4 AVC/H.264 High Profile / Level 4.1'],
+  ['1.2.840.10008.1.2.4.110', 'JPEG XL Lossless'],
+  ['1.2.840.10008.1.2.4.112', 'JPEG XL'],
+  ['1.2.840.10008.1.2.4.201', 'High-Throughput JPEG 2000 Image Compression (Lossless Only)'],
+  ['1.2.840.10008.1.2.4.202', 'High-Throughput JPEG 2000 with RPCL Options Image Compression (Lossless Only)'],
+  ['1.2.840.10008.1.2.4.203', 'High-Throughput JPEG 2000 Image Compression'],
 ]);
 
-/** Names from PS3.6 Annex A, so that a rejection names the syntax the file used. */
-const TRANSFER_SYNTAX_NAMES: ReadonlyMap<string, string> = new Map([
-  [IMPLICIT_VR_LITTLE_ENDIAN, 'Implicit VR Little Endian'],
-  [EXPLICIT_VR_LITTLE_ENDIAN, 'Explicit VR Little Endian'],
-  ['1.2.840.10008.1.2.1.99', 'Deflated Explicit VR Little Endian'],
-  ['1.2.840.10008.1.2.2', 'Explicit VR Big Endian'],
-  ['1.2.840.10008.1.2.4.50', 'JPEG Baseline (Process 1)'],
-  ['1.2.840.10008.1.2.4.51', 'JPEG Extended (Process 2 & 4)'],
-  ['1.2.840.10008.1.2.4.57', 'JPEG Lossless, Non-Hierarchical (Process 14)'],
-  ['1.2.840.10008.1.2.4.70', 'JPEG Lossless, Non-Hierarchical, First-Order Prediction'],
-  ['1.2.840.10008.1.2.4.80', 'JPEG-LS Lossless'],
-  ['1.2.840.10008.1.2.4.81', 'JPEG-LS Lossy (Near-Lossless)'],
-  ['1.2.840.10008.1.2.4.90', 'JPEG 2000 Image Compression (Lossless Only)'],
-  ['1.2.840.10008.1.2.4.91', 'JPEG 2000 Image Compression'],
-  ['1.2.840.10008.1.2.5', 'RLE Lossless'],
-]);
+/** The UIDs of every transfer syntax whose pixel data can be decoded. */
+export const SUPPORTED_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set(DECODABLE.keys());
 
 export function describeTransferSyntax(uid: string): string {
-  const name = TRANSFER_SYNTAX_NAMES.get(uid);
+  const name = DECODABLE.get(uid)?.name ?? KNOWN_UNSUPPORTED.get(uid);
   return name === undefined ? uid : `${name} (${uid})`;
 }
 
-/** Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 section 7.1.2). */
-const LONG_LENGTH_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-
-const PREAMBLE_LENGTH = 128;
-const MAGIC = 'DICM';
-
-/**
- * Returns the TransferSyntaxUID (0002,0010) of a Part 10 file. The File Meta Information is always
- * Explicit VR Little Endian (PS3.10 section 7.1), so it can be walked without the dataset's syntax.
- * Throws VolumeError `not_part10_file` when the preamble, the DICM prefix or the element is missing.
- */
-export function readTransferSyntaxUid(bytes: Uint8Array, filePath: string): string {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const magic = new TextDecoder('latin1').decode(bytes.subarray(PREAMBLE_LENGTH, PREAMBLE_LENGTH + 4));
-  if (magic !== MAGIC) {
-    throw new VolumeError(
-      'not_part10_file',
-      `The file is not a DICOM Part 10 file: there is no "DICM" prefix after the 128-byte preamble.`,
-      { filePath },
-    );
-  }
-
-  let offset = PREAMBLE_LENGTH + MAGIC.length;
-  while (offset + 8 <= bytes.byteLength) {
-    const group = view.getUint16(offset, true);
-    if (group !== 0x0002) break;
-    const element = view.getUint16(offset + 2, true);
-    const vr = String.fromCharCode(view.getUint8(offset + 4), view.getUint8(offset + 5));
-    const longLength = LONG_LENGTH_VRS.has(vr);
-    if (longLength && offset + 12 > bytes.byteLength) break;
-    const valueLength = longLength ? view.getUint32(offset + 8, true) : view.getUint16(offset + 6, true);
-    const valueOffset = offset + (longLength ? 12 : 8);
-
-    if (element === 0x0010) {
-      const raw = new TextDecoder('latin1').decode(bytes.subarray(valueOffset, valueOffset + valueLength));
-      // UI values are padded to even length with a NUL byte, but some writers pad with a space instead.
-      return raw.replace(/[\0 ]+$/, '');
-    }
-    offset = valueOffset + valueLength;
-  }
-
+/** Returns how to decode `uid`, or throws `unsupported_transfer_syntax` with a reason a radiographer can act on. */
+export function lookupTransferSyntax(uid: string, filePath: string): TransferSyntaxInfo {
+  const info = DECODABLE.get(uid);
+  if (info !== undefined) return info;
+  const known = KNOWN_UNSUPPORTED.has(uid);
   throw new VolumeError(
-    'not_part10_file',
-    'The file has no TransferSyntaxUID (0002,0010) in its File Meta Information.',
+    'unsupported_transfer_syntax',
+    `The image uses the transfer syntax ${describeTransferSyntax(uid)}, ` +
+      (known ? 'which cannot be decoded here. ' : 'which is private or unknown, so its pixel data cannot be decoded. ') +
+      'Ask the PACS to send the series uncompressed (Explicit VR Little Endian) or in JPEG Lossless, JPEG-LS, ' +
+      'JPEG 2000 or RLE.',
     { filePath },
   );
 }

@@ -9,18 +9,22 @@ export type VolumeErrorCode =
   | 'not_part10_file'
   | 'unreadable_dataset'
   | 'unsupported_transfer_syntax'
+  | 'private_compression'
   | 'unsupported_sop_class'
   | 'unsupported_pixel_format'
   | 'missing_attribute'
   | 'invalid_attribute'
+  | 'invalid_pixel_data'
   | 'pixel_data_truncated'
+  | 'pixel_decoding_failed'
   | 'too_few_slices'
   | 'inconsistent_dimensions'
   | 'inconsistent_pixel_spacing'
   | 'mixed_orientation'
   | 'duplicate_position'
   | 'non_uniform_spacing'
-  | 'positions_not_collinear';
+  | 'positions_not_collinear'
+  | 'gantry_tilt';
 
 export interface VolumeErrorOptions {
   /** The file the problem was found in, when it concerns one file. */

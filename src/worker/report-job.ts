@@ -22,12 +22,14 @@ import {
   type InstanceRow,
 } from '../db/queries/worker.ts';
 import { recordAudit } from '../audit/record-audit.ts';
+import { recordPreviewDirectory } from '../db/queries/volume.ts';
 import type { InstanceStore } from '../ingest/instance-store.ts';
 import { getLogger } from '../logging/logger.ts';
 import type { ArgusModel } from '../model/index.ts';
-import { selectSeries, type SeriesSummary } from '../selection/index.ts';
-import { assembleVolume, readCtSlice, VolumeError, type CtSlice } from '../volume/index.ts';
+import { selectSeries } from '../selection/index.ts';
+import { toFloat32Volume, VolumeError, type CtVolume, type VoxelArray } from '../volume/index.ts';
 import { buildDeliveries } from './build-deliveries.ts';
+import { assemblyOptions, previewRoot, readAndAssemble, selectionRules, summarizeSeries, writePreviews } from './series-volume.ts';
 import { insertReportWithDeliveries } from './store-report.ts';
 
 const logger = getLogger('report-worker');
@@ -79,11 +81,11 @@ export class ReportJob {
     timings.selectionMs = elapsedSince(mark);
 
     mark = performance.now();
-    const { volume, slices } = await this.assembleAndRecord(selected);
+    const { volume, instanceUids } = await this.assembleAndRecord(selected);
     timings.volumeMs = elapsedSince(mark);
 
     mark = performance.now();
-    const generated = await this.model.generate(volume, { maxNewTokens: this.config.model.maxNewTokens });
+    const generated = await this.model.generate(toFloat32Volume(volume), { maxNewTokens: this.config.model.maxNewTokens });
     timings.inferenceMs = elapsedSince(mark);
     timings.preprocessMs = Math.round(generated.timings.preprocessMs);
     timings.visionMs = Math.round(generated.timings.visionMs);
@@ -93,7 +95,7 @@ export class ReportJob {
     const seriesRow = selected[0]!;
     const reportId = randomUUID();
     const now = new Date();
-    const usedInstances = slices.map((slice) => ({ sopClassUid: sopClassOf(selected, slice.sopInstanceUid), sopInstanceUid: slice.sopInstanceUid }));
+    const usedInstances = instanceUids.map((sopInstanceUid) => ({ sopClassUid: sopClassOf(selected, sopInstanceUid), sopInstanceUid }));
     const deliveries = buildDeliveries(this.config, {
       study,
       seriesInstanceUid: seriesRow.seriesInstanceUid,
@@ -114,7 +116,7 @@ export class ReportJob {
           findings: generated.findings,
           impression: generated.impression,
           model: this.model.identity,
-          instanceUids: slices.map((slice) => slice.sopInstanceUid),
+          instanceUids,
           timings,
           createdAt: now,
         },
@@ -136,23 +138,8 @@ export class ReportJob {
       list.push(row);
       bySeries.set(row.seriesInstanceUid, list);
     }
-    const summaries: SeriesSummary[] = [...bySeries.entries()].map(([seriesInstanceUid, rows]) => ({
-      seriesInstanceUid,
-      modality: rows[0]!.seriesModality ?? undefined,
-      seriesDescription: rows[0]!.seriesDescription ?? undefined,
-      instances: rows.map((row) => ({
-        sopInstanceUid: row.sopInstanceUid,
-        sopClassUid: row.sopClassUid,
-        modality: row.modality ?? undefined,
-        imageType: row.imageType ?? [],
-        imageOrientationPatient: row.imageOrientationPatient ?? undefined,
-        imagePositionPatient: row.imagePositionPatient ?? undefined,
-        rows: row.rows ?? undefined,
-        columns: row.columns ?? undefined,
-      })),
-    }));
-
-    const result = selectSeries(summaries, { minSlices: this.config.selection.minSlices });
+    const summaries = await summarizeSeries(bySeries, (row) => this.store.absolutePath(row.filePath));
+    const result = selectSeries(summaries, selectionRules(this.config));
     await this.database.transaction(async (manager) => {
       for (const decision of result.decisions) {
         const seriesId = bySeries.get(decision.seriesInstanceUid)![0]!.seriesId;
@@ -176,24 +163,33 @@ export class ReportJob {
     return bySeries.get(result.selected)!.filter((row) => usable.has(row.sopInstanceUid));
   }
 
-  private async assembleAndRecord(rows: InstanceRow[]): Promise<{ volume: Awaited<ReturnType<typeof assembleVolume>>['volume']; slices: CtSlice[] }> {
+  /** Assembles the volume and records its checks and previews; returns it with the SOPInstanceUIDs used, in slice order. */
+  private async assembleAndRecord(rows: InstanceRow[]): Promise<{ volume: CtVolume<VoxelArray>; instanceUids: string[] }> {
     const seriesRow = rows[0]!;
     try {
-      const slices: CtSlice[] = [];
-      for (const row of rows) slices.push(await readCtSlice(this.store.absolutePath(row.filePath)));
-      const assembled = assembleVolume(slices, {
-        minSlices: this.config.selection.minSlices,
-        orientationTolerance: this.config.volume.orientationToleranceDegrees,
-        spacingTolerance: this.config.volume.spacingToleranceMm,
-      });
-      await this.database.run((manager) => recordVolumeChecks(manager, seriesRow.seriesId, { passed: true, checks: assembled.checks }));
-      return { volume: assembled.volume, slices: orderedSlices(slices, assembled.volume) };
+      const files = rows.map((row) => this.store.absolutePath(row.filePath));
+      const assembled = await readAndAssemble(files, assemblyOptions(this.config), this.config.volume.decodeThreads);
+      const checks = { passed: true, checks: assembled.checks, gaps: assembled.gaps, voxelType: assembled.voxelType };
+      await this.database.run((manager) => recordVolumeChecks(manager, seriesRow.seriesId, checks));
+      if (this.config.volume.previews) await this.recordPreviews(assembled.volume, seriesRow);
+      // Frames of one multi-frame instance share its SOPInstanceUID; the report lists each instance once.
+      return { volume: assembled.volume, instanceUids: [...new Set(assembled.slices.map((slice) => slice.sopInstanceUid))] };
     } catch (error) {
       if (!(error instanceof VolumeError)) throw error;
       await this.database.run((manager) =>
         recordVolumeChecks(manager, seriesRow.seriesId, { passed: false, code: error.code, reason: error.message, checks: error.checks }),
       );
       throw new StudyRejected(error.code, `The selected series cannot be made into a volume: ${error.message}`, seriesRow.seriesInstanceUid);
+    }
+  }
+
+  /** Writes the previews; a failure is logged and does not stop the report, which does not depend on them. */
+  private async recordPreviews(volume: CtVolume<VoxelArray>, seriesRow: InstanceRow): Promise<void> {
+    try {
+      const directory = await writePreviews(previewRoot(this.config), volume, seriesRow.seriesInstanceUid);
+      await this.database.run((manager) => recordPreviewDirectory(manager, seriesRow.seriesId, directory));
+    } catch (error) {
+      logger.warn('volume previews not written', { err: error, seriesInstanceUid: seriesRow.seriesInstanceUid });
     }
   }
 
@@ -221,12 +217,4 @@ function elapsedSince(mark: number): number {
 
 function sopClassOf(rows: InstanceRow[], sopInstanceUid: string): string {
   return rows.find((row) => row.sopInstanceUid === sopInstanceUid)?.sopClassUid ?? '';
-}
-
-/** Returns the slices in volume order (along k), so the report lists them the way the model read them. */
-function orderedSlices(slices: CtSlice[], volume: { origin: number[]; direction: number[][] }): CtSlice[] {
-  const normal = volume.direction[2]!;
-  const along = (slice: CtSlice) => slice.imagePositionPatient.reduce((sum, value, axis) => sum + value * normal[axis]!, 0);
-  const unique = new Map(slices.map((slice) => [slice.sopInstanceUid, slice]));
-  return [...unique.values()].sort((a, b) => along(a) - along(b));
 }

@@ -1,6 +1,7 @@
 /**
  * A minimal NIfTI-1 reader for comparing volumes with dcm2niix output: header dimensions, the sform
- * affine and the voxel values with scl_slope/scl_inter applied. Single-file .nii only, either byte order.
+ * affine and the voxel values of the first 3D volume with scl_slope/scl_inter applied. Single-file .nii
+ * only, either byte order.
  */
 import { readFile } from 'node:fs/promises';
 
@@ -9,7 +10,9 @@ export interface NiftiImage {
   dimensions: [number, number, number];
   /** 4x4 row-major voxel-to-RAS matrix from srow_x/y/z. */
   affine: number[][];
-  /** Voxel values after scaling, index = i + j * nx + k * nx * ny. */
+  /** Number of 3D volumes in the file (the product of dim[4] and above); dcm2niix writes several for repeated positions. */
+  volumes: number;
+  /** Voxel values of the first volume after scaling, index = i + j * nx + k * nx * ny. */
   values: Float64Array;
 }
 
@@ -42,11 +45,8 @@ export async function readNifti(filePath: string): Promise<NiftiImage> {
 
   const rank = view.getInt16(40, le);
   const dimensions: [number, number, number] = [view.getInt16(42, le), view.getInt16(44, le), view.getInt16(46, le)];
-  for (let axis = 4; axis <= rank; axis++) {
-    if (view.getInt16(40 + axis * 2, le) !== 1) {
-      throw new Error(`${filePath} is not a single 3D volume (dim[${axis}] > 1)`);
-    }
-  }
+  let volumes = 1;
+  for (let axis = 4; axis <= rank; axis++) volumes *= view.getInt16(40 + axis * 2, le);
   const datatype = view.getInt16(70, le);
   const voxOffset = view.getFloat32(108, le);
   const rawSlope = view.getFloat32(112, le);
@@ -70,5 +70,5 @@ export async function readNifti(filePath: string): Promise<NiftiImage> {
   for (let index = 0; index < count; index++) {
     values[index] = type.read(view, voxOffset + index * type.bytes, le) * slope + intercept;
   }
-  return { dimensions, affine, values };
+  return { dimensions, affine, volumes, values };
 }

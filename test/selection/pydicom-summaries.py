@@ -1,7 +1,8 @@
 """Series summaries of DICOM files read with pydicom, in the shape that ingest stores.
 
 Usage: python3 pydicom-summaries.py DIRECTORY... ; prints a JSON list of series, each with
-seriesInstanceUid, modality, seriesDescription and the instances' header values, in path order.
+seriesInstanceUid, modality, seriesDescription and the instances' header values (those that selection
+reads), in path order.
 """
 import json
 import os
@@ -41,6 +42,10 @@ def summarise(directories):
             'imagePositionPatient': numbers(dataset, 'ImagePositionPatient'),
             'rows': dataset.get('Rows'),
             'columns': dataset.get('Columns'),
+            'sliceThickness': None if dataset.get('SliceThickness') in (None, '') else float(dataset.SliceThickness),
+            'convolutionKernel': None if dataset.get('ConvolutionKernel') in (None, '') else '\\'.join(
+                [str(item) for item in dataset.ConvolutionKernel] if isinstance(dataset.ConvolutionKernel, pydicom.multival.MultiValue)
+                else [str(dataset.ConvolutionKernel)]),
         }
         entry['instances'].append({key: value for key, value in instance.items() if value is not None})
     return [{key: value for key, value in entry.items() if value is not None} for entry in series.values()]

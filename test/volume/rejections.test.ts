@@ -1,11 +1,12 @@
 /**
- * Series that must not become a volume: each is rejected with a stable VolumeError code and a message
- * that names the slices and sizes involved. Broken series are made from real files by leaving files
- * out, mixing series or editing single attributes with dcmodify (DCMTK).
+ * Series and files that must not become a volume: each is rejected with a stable VolumeError code and a
+ * message that names the slices and sizes involved. Broken series are made from real files by mixing
+ * series or editing single attributes with dcmodify (DCMTK) or pydicom. Spacing and gaps are tested in
+ * spacing.test.ts.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,7 +27,6 @@ const DATA = SHARED_DATA;
 const PHILIPS_DIR = `${DATA}/dcm_qa_ct/Philips_Ingenuity_study_S21570/S2010`;
 const TILT_MINUS_DIR = `${DATA}/dcm_qa_ct/Philips_Ingenuity_study_S21610/S2010`;
 const TILT_PLUS_DIR = `${DATA}/dcm_qa_ct/Philips_Ingenuity_study_S21610/S3010`;
-const GE_DIR = `${DATA}/dcm_qa_ct/GE_HiSpeedDual_tilt_irregular`;
 const DICOM2NIFTI_DIR = `${DATA}/dicom2nifti_testdata/failing`;
 const OPTIONS = { minSlices: 3, orientationTolerance: 1, spacingTolerance: 0.1 };
 /** Six neighbouring Philips slices (InstanceNumber 1 to 6), 5 mm apart. */
@@ -82,49 +82,6 @@ describe('series rejections', () => {
     );
   }
 
-  it('missing middle slice reports gap position and size', async () => {
-    const files = await filesIn(PHILIPS_DIR);
-    const positions = await Promise.all(files.map(async (file) => [file, (await positionOf(file))[2]!] as const));
-    const zByFile = new Map(positions);
-    const byZ = [...files].sort((a, b) => zByFile.get(a)! - zByFile.get(b)!);
-    const dropped = byZ[14]!;
-    const below = zByFile.get(byZ[13]!)!;
-    const above = zByFile.get(byZ[15]!)!;
-
-    const error = await expectVolumeError('non_uniform_spacing', async () =>
-      assembleVolume(await readAll(files.filter((file) => file !== dropped)), OPTIONS),
-    );
-    // The series is untilted axial, so the position along the normal is the z of ImagePositionPatient.
-    assert.match(error.message, new RegExp(`${(above - below).toFixed(2)} mm between`));
-    assert.ok(error.message.includes(`at ${below.toFixed(2)} mm`), error.message);
-    assert.ok(error.message.includes(`at ${above.toFixed(2)} mm`), error.message);
-    assert.match(error.message, /one slice missing/);
-    const failed = error.checks.at(-1)!;
-    assert.equal(failed.name, 'slice_spacing');
-    assert.equal(failed.passed, false);
-    assert.ok(Math.abs(failed.measured! - 5) < 0.01, `gap deviation ${failed.measured}`);
-  });
-
-  it('missing slice with contiguous InstanceNumbers', async () => {
-    const error = await expectVolumeError('non_uniform_spacing', async () =>
-      assembleVolume(await readAll(await filesIn(`${DICOM2NIFTI_DIR}/sliceincrement/001`)), OPTIONS),
-    );
-    assert.match(error.message, /10\.00 mm between InstanceNumber 9 at 28\.11 mm and InstanceNumber 10 at 38\.11 mm/);
-  });
-
-  it('GE irregular spacing lists the gaps', async () => {
-    const error = await expectVolumeError('non_uniform_spacing', async () =>
-      assembleVolume(await readAll(await filesIn(GE_DIR)), OPTIONS),
-    );
-    assert.match(error.message, /median gap is 4\.00 mm/);
-    assert.match(error.message, /1\.08 mm between/);
-    assert.match(error.message, /7\.00 mm between/);
-    assert.ok(
-      error.checks.filter((check) => check.name === 'orientation').every((check) => check.passed),
-      'the tilted GE slices share one orientation',
-    );
-  });
-
   it('mixed gantry tilts are mixed orientation', async () => {
     const minus = (await filesIn(TILT_MINUS_DIR)).slice(0, 10);
     const plus = (await filesIn(TILT_PLUS_DIR)).slice(20, 25);
@@ -150,11 +107,11 @@ describe('series rejections', () => {
     assert.match(oneSlice.message, /at least 2/);
   });
 
-  it('two images at one position', async () => {
+  it('four images at one position', async () => {
     const error = await expectVolumeError('duplicate_position', async () =>
       assembleVolume(await readAll(await filesIn(`${DICOM2NIFTI_DIR}/notavolume/001`)), OPTIONS),
     );
-    assert.match(error.message, /same position \(61\.50 mm along the slice normal\)/);
+    assert.match(error.message, /InstanceNumber 23 and InstanceNumber 24 and InstanceNumber 25 and InstanceNumber 26 at 61\.50 mm/);
   });
 
   it('resent instance is counted once', async () => {
@@ -186,37 +143,68 @@ describe('series rejections', () => {
     assert.match(error.message, /InstanceNumber 4 is 3\.00 mm away from the line/);
   });
 
-  it('orientation tilt alone assembles with shear', async () => {
-    const slices = await readAll(await filesIn(`${DICOM2NIFTI_DIR}/gantrytilting/001`));
-    const { volume, checks } = assembleVolume(slices, OPTIONS);
-    const tilt = checks.find((check) => check.name === 'gantry_tilt');
-    assert.ok(tilt !== undefined, 'no gantry_tilt check');
-    // The column direction (0, 0.970, -0.242) is 14° out of the coronal plane.
-    assert.ok(Math.abs(tilt.measured! - 14) < 0.1, `gantry tilt ${tilt.measured}`);
-    assert.deepEqual(volume.direction[2], [0, 0, 1]);
-  });
 });
 
 describe('readCtSlice rejections', () => {
-  const unsupported = [
-    `${DATA}/wg04_compression_samples/CT1_JPLL.dcm`,
-    `${DATA}/wg04_compression_samples/CT1_JLSL.dcm`,
-    `${DATA}/wg04_compression_samples/CT1_J2KR.dcm`,
-    `${DATA}/wg04_compression_samples/CT1_RLE.dcm`,
-    `${DATA}/cornerstone_wado_testimages/CTImage.dcm_BigEndianExplicitTransferSyntax_1.2.840.10008.1.2.2.dcm`,
-    `${DATA}/cornerstone_wado_testimages/` +
-      'CTImage.dcm_DeflatedExplicitVRLittleEndianTransferSyntax_1.2.840.10008.1.2.1.99.dcm',
+  let workDir: string;
+
+  before(async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), 'argus-volume-syntax-'));
+  });
+
+  after(async () => {
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  /**
+   * Copies a file with another TransferSyntaxUID in its File Meta Information, keeping the dataset bytes.
+   * pydicom 2.3 and DCMTK refuse to write a syntax they do not know, so the meta elements are rebuilt here.
+   */
+  async function withTransferSyntax(source: string, uid: string): Promise<string> {
+    const bytes = await readFile(source);
+    const elements: Buffer[] = [];
+    let offset = 132;
+    while (bytes.readUInt16LE(offset) === 0x0002) {
+      const element = bytes.readUInt16LE(offset + 2);
+      const vr = bytes.toString('latin1', offset + 4, offset + 6);
+      const long = ['OB', 'OW', 'UN', 'UT', 'SQ'].includes(vr);
+      const length = long ? bytes.readUInt32LE(offset + 8) : bytes.readUInt16LE(offset + 6);
+      const end = offset + (long ? 12 : 8) + length;
+      if (element === 0x0010) {
+        const value = Buffer.from(uid.length % 2 === 0 ? uid : `${uid}\0`, 'latin1');
+        const header = Buffer.from([0x02, 0x00, 0x10, 0x00, 0x55, 0x49, value.length & 0xff, value.length >> 8]);
+        elements.push(Buffer.concat([header, value]));
+      } else if (element !== 0x0000) {
+        elements.push(bytes.subarray(offset, end));
+      }
+      offset = end;
+    }
+    const body = Buffer.concat(elements);
+    const groupLength = Buffer.from([0x02, 0x00, 0x00, 0x00, 0x55, 0x4c, 0x04, 0x00, 0, 0, 0, 0]);
+    groupLength.writeUInt32LE(body.length, 8);
+    const target = path.join(workDir, `${uid}.dcm`);
+    await writeFile(target, Buffer.concat([bytes.subarray(0, 132), groupLength, body, bytes.subarray(offset)]));
+    return target;
+  }
+
+  const unknown: [string, RegExp][] = [
+    ['1.2.840.10008.1.2.4.201', /High-Throughput JPEG 2000 Image Compression \(Lossless Only\) \(1\.2\.840\.10008\.1\.2\.4\.201\), which cannot be decoded here/],
+    ['1.2.826.0.1.3680043.9.9999.1', /1\.2\.826\.0\.1\.3680043\.9\.9999\.1, which is private or unknown/],
   ];
-  for (const file of unsupported) {
-    it(`unsupported_transfer_syntax for ${path.basename(file)}`, async () => {
-      const { stdout } = await run('dcmdump', ['-M', '+P', '0002,0010', '-Un', file]);
-      const uid = /\[([\d.]+)\]/.exec(stdout)?.[1];
-      assert.ok(uid !== undefined, stdout);
+  for (const [uid, message] of unknown) {
+    it(`unsupported_transfer_syntax for ${uid}`, async () => {
+      const file = await withTransferSyntax(`${DATA}/wg04_compression_samples/CT1_J2KR.dcm`, uid);
       const error = await expectVolumeError('unsupported_transfer_syntax', () => readCtSlice(file));
-      assert.ok(error.message.includes(`(${uid})`), error.message);
+      assert.match(error.message, message);
       assert.equal(error.filePath, file);
     });
   }
+
+  it('private_compression for Elscint PMSCT_RLE1', async () => {
+    const file = `${DATA}/orthanc_tests_db/2020-09-12-ELSCINT1-PMSCT_RLE1.dcm`;
+    const error = await expectVolumeError('private_compression', () => readCtSlice(file));
+    assert.match(error.message, /private method PMSCT_RLE1/);
+  });
 
   it('uncompressed twin of a compressed file reads', async () => {
     const slice = await readCtSlice(`${DATA}/wg04_compression_samples/CT1_UNC.dcm`);
@@ -224,7 +212,7 @@ describe('readCtSlice rejections', () => {
   });
 
   const others: [string, VolumeErrorCode][] = [
-    [`${DATA}/pydicom_testfiles/ct/eCT_Supplemental.dcm`, 'unsupported_sop_class'],
+    [`${DATA}/dcm_qa_ct/Philips_Ingenuity_study_S21570/S4010/I10`, 'unsupported_sop_class'],
     [`${DATA}/cornerstone_wado_testimages/no-pixel-data.dcm`, 'unsupported_sop_class'],
     [`${DATA}/dcm_qa_ct/LICENSE.txt`, 'not_part10_file'],
     [`${DATA}/does-not-exist.dcm`, 'file_read_failed'],

@@ -4,7 +4,7 @@
  * `failed` with the reason stored and audited.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -49,7 +49,8 @@ describe('report job', () => {
     );
     port = await listener.start();
     model = await loadModel(path.join(REPOSITORY, 'test/fixtures/tiny-argus'));
-    config = { ...loadConfig(undefined, {}), hl7: { destinations: [] } };
+    const defaults = loadConfig(undefined, {});
+    config = { ...defaults, hl7: { destinations: [] }, volume: { ...defaults.volume, previewDirectory: path.join(workDirectory, 'previews') } };
   });
 
   after(async () => {
@@ -130,6 +131,19 @@ describe('report job', () => {
     assert.equal(reports[0]!.instance_count, 28);
     for (const stage of ['selectionMs', 'volumeMs', 'inferenceMs', 'preprocessMs', 'visionMs', 'decodeMs']) {
       assert.equal(typeof reports[0]!.timings[stage], 'number', `timing ${stage} is missing`);
+    }
+
+    const [series] = await database.run((manager) =>
+      queryRows<{ series_instance_uid: string; preview_directory: string | null }>(
+        manager,
+        `SELECT s.series_instance_uid, s.preview_directory FROM series s JOIN study t ON t.id = s.study_id WHERE t.study_instance_uid = $1`,
+        [study.study_instance_uid],
+      ),
+    );
+    assert.equal(series!.preview_directory, series!.series_instance_uid);
+    for (const plane of ['axial', 'coronal', 'sagittal']) {
+      const png: Buffer = await readFile(path.join(workDirectory, 'previews', series!.preview_directory!, `${plane}.png`));
+      assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], `${plane}.png is a PNG`);
     }
   });
 });

@@ -40,4 +40,8 @@ export class Series {
   /** Checks made by volume assembly, with the rejection code and reason when it failed. */
   @Column({ name: 'volume_checks', type: 'jsonb', nullable: true })
   volumeChecks!: unknown;
+
+  /** Folder of the volume's PNG previews, relative to volume.previewDirectory; null until they are written. */
+  @Column({ name: 'preview_directory', type: 'text', nullable: true })
+  previewDirectory!: string | null;
 }
