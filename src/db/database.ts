@@ -18,6 +18,7 @@ import { ReportSupersedes1764979200000 } from '../../migrations/1764979200000-re
 import { IngestCompleteness1765065600000 } from '../../migrations/1765065600000-ingest-completeness.ts';
 import { SeriesPreviewDirectory1765065700000 } from '../../migrations/1765065700000-series-preview-directory.ts';
 import { DeliveryOutboxAndOrders1765065800000 } from '../../migrations/1765065800000-delivery-outbox-and-orders.ts';
+import { JobQueueRuns1765152000000 } from '../../migrations/1765152000000-job-queue-runs.ts';
 import { AuditEvent } from './entities/audit-event.ts';
 import { Delivery } from './entities/delivery.ts';
 import { Instance } from './entities/instance.ts';
@@ -32,6 +33,7 @@ export const MIGRATIONS = [
   IngestCompleteness1765065600000,
   SeriesPreviewDirectory1765065700000,
   DeliveryOutboxAndOrders1765065800000,
+  JobQueueRuns1765152000000,
 ];
 
 export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; directory: string };

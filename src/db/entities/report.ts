@@ -51,4 +51,12 @@ export class Report {
   /** The earlier report of the same study that this one replaces; null for a first report. */
   @Column({ name: 'supersedes_report_id', type: 'uuid', nullable: true })
   supersedesReportId!: string | null;
+
+  /** The study's report run this report belongs to; one report per run and model version. */
+  @Column({ name: 'study_run', type: 'integer', nullable: true })
+  studyRun!: number | null;
+
+  /** The queue job that produced the report; null for a report written without the queue. */
+  @Column({ name: 'job_id', type: 'uuid', nullable: true })
+  jobId!: string | null;
 }
