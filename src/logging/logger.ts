@@ -44,6 +44,9 @@ const LOGGABLE_KEYS = new Set([
   'roles',
   'orderId',
   'messageType',
+  'queue',
+  'priority',
+  'run',
   'err',
 ]);
 
