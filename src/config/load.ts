@@ -16,6 +16,7 @@ export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/argus-gat
 export const ENVIRONMENT_OVERRIDES = {
   DATABASE_URL: 'database.url',
   ARGUS_DICOM_PORT: 'dicom.listener.port',
+  ARGUS_API_PORT: 'api.port',
   ARGUS_LOG_LEVEL: 'logLevel',
   ARGUS_DATA_DIRECTORY: 'dataDirectory',
 } as const;
@@ -89,7 +90,7 @@ function applyEnvironmentOverrides(raw: Record<string, unknown>, env: NodeJS.Pro
     const value = env[variable];
     if (value === undefined || value === '') continue;
     overridden.set(key, variable);
-    if (key === 'dicom.listener.port') {
+    if (key === 'dicom.listener.port' || key === 'api.port') {
       const port = Number(value);
       if (!Number.isInteger(port)) {
         problems.push(`${variable} (overrides ${key}): must be an integer, got "${value}"`);

@@ -374,15 +374,68 @@ export const configSchema = z
         deadlineHours: z.number().positive().max(8760).default(24),
         /** Deliveries sent at the same time by one process, each to a different destination. */
         maxConcurrentSends: z.number().int().min(1).max(64).default(4),
-        /** Seconds between two scans for deliveries that are due. */
-        pollIntervalSeconds: z.number().positive().max(3600).default(1),
+        /** Seconds between two scans for deliveries that are due. pg-boss polls at most every 0.5 s. */
+        pollIntervalSeconds: z.number().min(0.5).max(3600).default(1),
       })
       .strict()
       .prefault({}),
     worker: z
       .object({
-        /** Seconds between two scans for complete studies waiting for a report. */
-        pollIntervalSeconds: z.number().positive().max(3600).default(2),
+        /** Seconds between two scans for complete studies waiting for a report. pg-boss polls at most every 0.5 s. */
+        pollIntervalSeconds: z.number().min(0.5).max(3600).default(2),
+        /** Report jobs one worker process runs at once; one per GPU, because two inferences on one GPU only compete. */
+        concurrency: z.number().int().min(1).max(64).default(1),
+      })
+      .strict()
+      .prefault({}),
+    queues: z
+      .object({
+        /** Seconds between two sweeps for jobs whose lease expired; one process of the fleet sweeps each time. */
+        maintenanceIntervalSeconds: z.number().int().min(1).max(3600).default(30),
+        /** Seconds a stopping process lets its running jobs finish; the rest go back to the queue for another worker. */
+        shutdownGraceSeconds: z.number().int().min(0).max(3600).default(30),
+        /** Days a job that used up its attempts stays listed, with its error, before it is deleted. */
+        failedJobRetentionDays: z.number().int().min(1).max(365).default(14),
+        report: z
+          .object({
+            /** Seconds a worker holds a report job without a heartbeat; another worker takes it over after that. */
+            leaseSeconds: z.number().int().min(5).max(3600).default(60),
+            /** Seconds a report job may run before it is stopped and retried (a hung inference). Below pg-boss's limit of 24 h. */
+            timeoutSeconds: z.number().int().min(10).max(86000).default(1800),
+            /** Attempts per report job, the first included, before it is dead. */
+            maxAttempts: z.number().int().min(1).max(100).default(3),
+            /** Seconds before the first retry; each later retry waits about twice as long, with jitter. */
+            retryDelaySeconds: z.number().int().min(1).max(86400).default(30),
+          })
+          .strict()
+          .prefault({}),
+        delivery: z
+          .object({
+            /** Seconds a sender holds a destination's job without a heartbeat before another sender takes it over. */
+            leaseSeconds: z.number().int().min(5).max(3600).default(60),
+            /** Seconds one delivery job sends to its destination before it hands over to a new job. */
+            timeoutSeconds: z.number().int().min(10).max(86000).default(600),
+          })
+          .strict()
+          .prefault({}),
+        priority: z
+          .object({
+            /** Order priorities (TQ1-9, ORC-7.6 or OBR-27.6; HL7 table 0027) that make a report job urgent. */
+            urgentOrderPriorities: z.array(z.string().min(1).max(8)).default(['S', 'A']),
+            /** Regular expression (case-insensitive) on StudyDescription that makes a report job urgent. */
+            urgentStudyDescriptionPattern: regularExpression.optional(),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    api: z
+      .object({
+        /** Address of the HTTP server with the health, readiness and metrics endpoints. */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** TCP port of that server; 0 takes a free port and logs it. Overridden by ARGUS_API_PORT. */
+        port: z.number().int().min(0).max(65535).default(8081),
       })
       .strict()
       .prefault({}),

@@ -17,6 +17,8 @@ function childEnvironment(): NodeJS.ProcessEnv {
     if (key === 'DATABASE_URL' || key.startsWith('ARGUS_') || key.startsWith('NODE_TEST')) continue;
     env[key] = value;
   }
+  // Each process serves health and metrics over HTTP; a free port keeps parallel test files apart.
+  env.ARGUS_API_PORT = '0';
   return env;
 }
 
