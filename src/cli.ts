@@ -13,9 +13,15 @@ import { controlSocketPath, embeddedDatabaseHeldElsewhere, openDatabase } from '
 import type { ControlCommand } from './api/local-control.ts';
 import { listAssociations, type AssociationLogItem } from './db/queries/associations.ts';
 import { listStudies, type StudyListItem } from './db/queries/completeness.ts';
+import { listJobs, queueInstalled, type JobListItem } from './db/queries/queue.ts';
 import { listDeliveries, listReports, type DeliveryListItem, type ReportListItem } from './db/queries/reports.ts';
 import { configureLogging } from './logging/logger.ts';
 import type { DeliveryActionResult } from './worker/delivery-admin.ts';
+
+/** Roles of `serve`; the same list as src/service.ts, kept here so that the CLI does not load the service. */
+const SERVICE_ROLES = ['listener', 'scheduler', 'worker', 'sender', 'api'] as const;
+/** pg-boss job states. */
+const JOB_STATES = ['created', 'retry', 'active', 'completed', 'cancelled', 'failed'] as const;
 
 const EXIT_CONFIG_INVALID = 2;
 const EXIT_FAILURE = 1;
@@ -29,12 +35,14 @@ program
 program
   .command('serve')
   .description('run the service: DICOM listener, completeness check, report worker and delivery sender')
-  .action(async () => {
+  .option('--roles <roles>', `comma-separated roles this process runs, from ${SERVICE_ROLES.join(', ')}`, SERVICE_ROLES.join(','))
+  .action(async (options: { roles: string }) => {
+    const roles = parseRoles(options.roles);
     const config = configFromOptions();
     configureLogging(config.logLevel);
     // Loaded here so that the other commands do not load onnxruntime and the model code.
     const { startService } = await import('./service.ts');
-    const service = await startService(config);
+    const service = await startService(config, { roles });
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
@@ -167,7 +175,63 @@ studies
     );
   });
 
+const jobs = program.command('jobs').description('report, delivery and housekeeping jobs in the queues');
+jobs
+  .command('list')
+  .description('print jobs with their attempts and last error, newest first; by default those that used up their attempts')
+  .option('--state <states>', `comma-separated job states, from ${JOB_STATES.join(', ')}`, 'failed')
+  .option('--json', 'print JSON, including the job payload (ids only) and output')
+  .option('--limit <count>', 'number of jobs', parsePositiveInteger, 100)
+  .action(async (options: { state: string; json?: boolean; limit: number }) => {
+    const states = parseList(options.state, JOB_STATES, '--state');
+    const items = await readJobs(configFromOptions(), states, options.limit);
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+      return;
+    }
+    printTable(
+      ['id', 'queue', 'state', 'attempts', 'created', 'error'],
+      items.map((item) => [item.id, item.queue, item.state, `${item.attempts}/${item.maxAttempts}`, item.createdAt, jobErrorText(item.output)]),
+    );
+  });
+
 class CliError extends Error {}
+
+
+function parseRoles(value: string): (typeof SERVICE_ROLES)[number][] {
+  return parseList(value, SERVICE_ROLES, '--roles');
+}
+
+function parseList<T extends string>(value: string, allowed: readonly T[], option: string): T[] {
+  const items = value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+  const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
+  if (items.length === 0 || unknown.length > 0) {
+    throw new CliError(`${option} takes a comma-separated list of ${allowed.join(', ')}; got "${value}"`);
+  }
+  return [...new Set(items)] as T[];
+}
+
+/** The message of a job's last failure, from the object the job was failed with or pg-boss's own timeout record. */
+function jobErrorText(output: unknown): string {
+  if (typeof output !== 'object' || output === null) return '';
+  const record = output as { code?: unknown; message?: unknown; value?: { message?: unknown } };
+  const message = typeof record.message === 'string' ? record.message : typeof record.value?.message === 'string' ? record.value.message : '';
+  return typeof record.code === 'string' && message ? `${record.code}: ${message}` : message;
+}
+
+async function readJobs(config: AppConfig, states: string[], limit: number): Promise<JobListItem[]> {
+  configureLogging('warn');
+  if (embeddedDatabaseHeldElsewhere(config)) {
+    return (await sendControlRequest(controlSocketPath(config), { command: 'jobs.list', states, limit })) as JobListItem[];
+  }
+  const opened = await openDatabase(config);
+  try {
+    await opened.database.migrate();
+    return await opened.database.run(async (manager) => ((await queueInstalled(manager)) ? listJobs(manager, states, limit) : []));
+  } finally {
+    await opened.close();
+  }
+}
 
 /** Approves or replays a delivery, through the running service when that service has the embedded database open. */
 async function runDeliveryAction(
@@ -203,7 +267,7 @@ function configFromOptions(): AppConfig {
   return loadConfig(program.opts<{ config: string }>().config);
 }
 
-type ListCommand = Extract<ControlCommand, `${string}.list`>;
+type ListCommand = Exclude<Extract<ControlCommand, `${string}.list`>, 'jobs.list'>;
 
 const LIST_QUERIES: Record<ListCommand, (manager: EntityManager, limit: number) => Promise<unknown[]>> = {
   'reports.list': listReports,

@@ -1,8 +1,16 @@
 /**
- * `argus-gateway serve`: the composition root of the running service. It opens and migrates the
- * database, loads the model, and starts the DICOM listener, the HL7 order listener when one is
- * configured, and the periodic tasks (completeness check, report worker, delivery sender). On SIGTERM or
- * SIGINT it stops them in reverse order, so no accepted instance or started transaction is cut off.
+ * `argus-gateway serve`: the composition root of a running process. A process runs any subset of the
+ * roles; they share only PostgreSQL (state and job queues) and the instance store, so a fleet can run
+ * each role on its own hosts:
+ * - listener: the DICOM listener and the HL7 order listener; writes instances into the store;
+ * - scheduler: the completeness check, which queues a report job with each complete study, and the
+ *   housekeeping job;
+ * - worker: report jobs (selection, volume, model), `worker.concurrency` at a time;
+ * - sender: delivery jobs (ORU^R01 and SR), one destination per job;
+ * - api: reserved for the admin API; every process, whatever its roles, serves /health/live,
+ *   /health/ready and /metrics on api.host:api.port.
+ * On SIGTERM or SIGINT the process reports not ready, stops taking work, lets running jobs finish
+ * within queues.shutdownGraceSeconds (the rest go back to the queue), and stops in reverse order.
  */
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -10,13 +18,17 @@ import os from 'node:os';
 import path from 'node:path';
 
 import type { AppConfig } from './config/load.ts';
+import { healthRoutes, HttpServer, metricsRoutes } from './api/http-server.ts';
 import { LocalControlServer, type ControlRequest } from './api/local-control.ts';
-import { runCompletenessCheck } from './completeness/completeness-check.ts';
+import { Readiness } from './api/readiness.ts';
 import type { Database } from './db/database.ts';
+import { migrateWithLock } from './db/migrate-with-lock.ts';
 import { controlSocketPath, openDatabase, type OpenedDatabase } from './db/open-database.ts';
 import { listAssociations } from './db/queries/associations.ts';
 import { listStudies } from './db/queries/completeness.ts';
+import { listJobs } from './db/queries/queue.ts';
 import { listDeliveries, listReports } from './db/queries/reports.ts';
+import { queryRows } from './db/sql.ts';
 import { acceptedSopClasses } from './dicom/conformance.ts';
 import { DicomListener, type ListenerTls } from './dicom/dicom-listener.ts';
 import { DiskSpaceMonitor } from './ingest/disk-space.ts';
@@ -24,24 +36,34 @@ import { IngestSink } from './ingest/ingest-sink.ts';
 import { InstanceStore } from './ingest/instance-store.ts';
 import { cleanSpoolAtStart, findInstanceFileProblems } from './ingest/startup-check.ts';
 import { getLogger } from './logging/logger.ts';
+import { GatewayMetrics } from './metrics/gateway-metrics.ts';
+import { MeteredSink } from './metrics/metered-sink.ts';
 import { loadModel, type ArgusModel } from './model/index.ts';
 import { OrderIntake } from './orders/order-intake.ts';
 import { OrderListener } from './orders/order-listener.ts';
 import { OrderStore } from './orders/order-store.ts';
+import { JobQueue } from './queue/job-queue.ts';
 import { approveDelivery, replayDelivery } from './worker/delivery-admin.ts';
-import { DeliveryJob } from './worker/delivery-job.ts';
-import { PeriodicTask } from './worker/periodic-task.ts';
-import { ReportJob } from './worker/report-job.ts';
+import { outboxLeaseSeconds } from './worker/delivery-job.ts';
+import { JobScheduling } from './worker/job-scheduling.ts';
+import { startSchedulerRole, startSenderRole, startWorkerRole, type QueueRoleContext, type StartedRole } from './worker/queue-roles.ts';
 
 const logger = getLogger('service');
 
 /** Rows returned by one control request at most. */
 const MAX_LIST_ROWS = 1000;
 
+export const ROLES = ['listener', 'scheduler', 'worker', 'sender', 'api'] as const;
+export type Role = (typeof ROLES)[number];
+
 export interface RunningService {
-  dicomPort: number;
-  /** Port of the HL7 order listener, when one is configured. */
+  roles: Role[];
+  /** Port of the DICOM listener, when this process runs the listener role. */
+  dicomPort?: number;
+  /** Port of the HL7 order listener, when one is configured and the listener role runs. */
   orderPort?: number;
+  /** Port of the health, readiness and metrics server. */
+  apiPort: number;
   stop(): Promise<void>;
 }
 
@@ -57,7 +79,8 @@ export class ServiceStartError extends Error {
   }
 }
 
-export async function startService(config: AppConfig): Promise<RunningService> {
+export async function startService(config: AppConfig, options: { roles?: readonly Role[] } = {}): Promise<RunningService> {
+  const roles = new Set<Role>(options.roles ?? ROLES);
   const stoppers: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stoppers.reverse()) {
@@ -65,103 +88,148 @@ export async function startService(config: AppConfig): Promise<RunningService> {
     }
     logger.info('service stopped');
   };
+  const metrics = new GatewayMetrics();
+  const readiness = new Readiness();
 
   try {
     // The model is checked first: a wrong package path must not leave a new database behind.
-    const model = await loadConfiguredModel(config);
-    stoppers.push(() => model.release());
-    logger.info('model loaded', { model: model.identity.name, version: model.identity.version });
+    const model = roles.has('worker') ? await loadConfiguredModel(config) : undefined;
+    if (model) {
+      stoppers.push(() => model.release());
+      logger.info('model loaded', { model: model.identity.name, version: model.identity.version });
+    }
 
     await mkdir(config.dataDirectory, { recursive: true });
     const opened: OpenedDatabase = await openDatabase(config);
     stoppers.push(() => opened.close());
     const { database } = opened;
-    const applied = await database.migrate();
+    const applied = await migrateWithLock(database);
     logger.info('database ready', { state: database.target.kind, count: applied.length });
+    readiness.register('database', async () => {
+      await database.run((manager) => queryRows(manager, 'SELECT 1'));
+    });
+
+    const queue = await JobQueue.start(database, config, { schedule: roles.has('scheduler') });
+    stoppers.push(() => queue.stop());
+    metrics.setQueueDepthSource(() => queue.depths());
+    readiness.register('queue', () => true);
+
+    const http = new HttpServer(config.api, [healthRoutes(readiness), metricsRoutes(metrics)]);
+    const apiPort = await http.start();
+    stoppers.push(() => http.stop());
 
     if (database.target.kind === 'pglite') {
       const control = await startControlServer(config, database);
       stoppers.push(() => control.stop());
     }
 
-    // One spool folder per listener (host and port), so a restart removes only its own leftovers.
+    // Workers read the store that listeners write; across hosts it is one shared volume (docs/deployment.md).
     const spoolDirectory = path.join(config.spoolDirectory, `${os.hostname()}-${config.dicom.listener.port}`);
     const store = new InstanceStore(config.instanceDirectory, spoolDirectory);
-    await store.prepare();
     stoppers.push(async () => store.close());
-    await cleanSpoolAtStart(store, config.spoolDirectory);
-    const diskSpace = new DiskSpaceMonitor(config.instanceDirectory, {
-      maxUsedPercent: config.storage.maxDiskUsagePercent,
-      minFreeBytes: config.storage.minFreeDiskMegabytes * 1024 * 1024,
-    });
-    await diskSpace.start();
-    stoppers.push(async () => diskSpace.stop());
 
-    const reportJob = new ReportJob(database, config, store, model);
-    const worker = new PeriodicTask('report worker', config.worker.pollIntervalSeconds, async () => {
-      while (await reportJob.runOnce()) sender.trigger();
-    }, logger);
-    const deliveryJob = createDeliveryJob(database, config);
-    stoppers.push(async () => deliveryJob.close());
-    // pump() starts sends and returns; the job tracks them itself, so one slow RIS never delays the poll.
-    const sender = new PeriodicTask('delivery sender', config.delivery.pollIntervalSeconds, () => deliveryJob.pump(), logger);
-    // Quiet periods count from the listener's start: silence while the service was down proves nothing.
-    let listeningSince = new Date();
-    const scheduler = new PeriodicTask('completeness check', config.completeness.checkIntervalSeconds, async () => {
-      const outcomes = await runCompletenessCheck(database, { ...config.completeness, listeningSince });
-      for (const outcome of outcomes) logger.info('completeness decision', { studyId: outcome.studyId, state: outcome.decision, count: outcome.instanceCount });
-      if (outcomes.some((outcome) => outcome.completed)) worker.trigger();
-    }, logger);
-
-    const listener = new DicomListener(
-      {
-        host: config.dicom.listener.host,
-        port: config.dicom.listener.port,
-        aeTitle: config.dicom.listener.aeTitle,
-        peers: config.dicom.peers,
-        idleTimeoutSeconds: config.dicom.listener.idleTimeoutSeconds,
-        sopClasses: acceptedSopClasses(config.dicom.sopClasses.processed, config.dicom.sopClasses.storedOnly),
-        transferSyntaxes: config.dicom.transferSyntaxes,
-        maxConnections: config.dicom.listener.maxConnections,
-        maxAssociations: config.dicom.listener.maxAssociations,
-        maxAssociationsPerPeer: config.dicom.listener.maxAssociationsPerPeer,
-        tls: await loadListenerTls(config),
-      },
-      new IngestSink(database, store, { duplicatePolicy: config.storage.duplicatePolicy, diskSpace }),
-    );
-    const dicomPort = await listener.start();
-    listeningSince = new Date();
-    stoppers.push(() => listener.stop());
-
-    const orderListener = config.hl7.orderListener ? await startOrderListener(config, database) : undefined;
-    if (orderListener) stoppers.push(() => orderListener.stop());
-
-    for (const task of [scheduler, worker, sender]) {
-      task.start();
-      stoppers.push(() => task.stop());
+    const context: QueueRoleContext = { database, config, queue, scheduling: new JobScheduling(queue, config), metrics };
+    const started: StartedRole[] = [];
+    let listeningSince: Date | undefined = roles.has('listener') ? undefined : new Date();
+    let sender: StartedRole | undefined;
+    let worker: StartedRole | undefined;
+    if (roles.has('sender')) {
+      try {
+        sender = startSenderRole(context);
+      } catch (error) {
+        throw new ServiceStartError(`The delivery destinations cannot be set up: ${(error as Error).message}`, { cause: error });
+      }
+      started.push(sender);
     }
-    // Runs first at shutdown: no new delivery is claimed, and the sends in progress are recorded.
+    if (roles.has('worker')) {
+      worker = startWorkerRole(context, store, model!, () => sender?.notify());
+      started.push(worker);
+      readiness.register('worker', () => true);
+    }
+    if (roles.has('scheduler')) {
+      started.push(
+        startSchedulerRole(context, {
+          // Quiet periods count from the listener's start: silence while it was down proves nothing.
+          listeningSince: () => listeningSince ?? new Date(),
+          onStudyComplete: () => worker?.notify(),
+          deliveryLeaseSeconds: outboxLeaseSeconds(config),
+        }),
+      );
+    }
+    // Runs first at shutdown: the process is not ready, no new job is taken, and running ones finish or go back.
     stoppers.push(async () => {
-      deliveryJob.stopClaiming();
-      await deliveryJob.drain();
+      readiness.markStopping();
+      await Promise.all(started.map((role) => role.stop(config.queues.shutdownGraceSeconds)));
     });
 
-    // Rows whose file a crash left missing are reported in the background; receiving does not wait.
-    const fileCheckAbort = new AbortController();
-    const fileCheck = findInstanceFileProblems(database, store, fileCheckAbort.signal).catch((error: unknown) =>
-      logger.error('checking the instance store failed', { err: error }),
-    );
-    stoppers.push(async () => {
-      fileCheckAbort.abort();
-      await fileCheck;
-    });
+    let dicomPort: number | undefined;
+    let orderPort: number | undefined;
+    if (roles.has('listener')) {
+      const listener = await startListenerRole(config, database, store, metrics, stoppers);
+      dicomPort = listener.dicomPort;
+      orderPort = listener.orderPort;
+      listeningSince = new Date();
+      readiness.register('listener', () => true);
+    }
 
-    logger.info('service started', { port: dicomPort, aeTitle: config.dicom.listener.aeTitle });
-    return { dicomPort, orderPort: orderListener?.port, stop: stopAll };
+    logger.info('service started', { roles: [...roles].join(','), port: dicomPort, aeTitle: roles.has('listener') ? config.dicom.listener.aeTitle : undefined });
+    logger.info('HTTP server listening', { host: config.api.host, port: apiPort });
+    return { roles: [...roles], dicomPort, orderPort, apiPort, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;
   }
+}
+
+/** Starts the DICOM listener, the HL7 order listener when configured, and the store checks. */
+async function startListenerRole(
+  config: AppConfig,
+  database: Database,
+  store: InstanceStore,
+  metrics: GatewayMetrics,
+  stoppers: (() => Promise<void>)[],
+): Promise<{ dicomPort: number; orderPort?: number }> {
+  await store.prepare();
+  await cleanSpoolAtStart(store, config.spoolDirectory);
+  const diskSpace = new DiskSpaceMonitor(config.instanceDirectory, {
+    maxUsedPercent: config.storage.maxDiskUsagePercent,
+    minFreeBytes: config.storage.minFreeDiskMegabytes * 1024 * 1024,
+  });
+  await diskSpace.start();
+  stoppers.push(async () => diskSpace.stop());
+
+  const listener = new DicomListener(
+    {
+      host: config.dicom.listener.host,
+      port: config.dicom.listener.port,
+      aeTitle: config.dicom.listener.aeTitle,
+      peers: config.dicom.peers,
+      idleTimeoutSeconds: config.dicom.listener.idleTimeoutSeconds,
+      sopClasses: acceptedSopClasses(config.dicom.sopClasses.processed, config.dicom.sopClasses.storedOnly),
+      transferSyntaxes: config.dicom.transferSyntaxes,
+      maxConnections: config.dicom.listener.maxConnections,
+      maxAssociations: config.dicom.listener.maxAssociations,
+      maxAssociationsPerPeer: config.dicom.listener.maxAssociationsPerPeer,
+      tls: await loadListenerTls(config),
+    },
+    new MeteredSink(new IngestSink(database, store, { duplicatePolicy: config.storage.duplicatePolicy, diskSpace }), metrics),
+  );
+  const dicomPort = await listener.start();
+  stoppers.push(() => listener.stop());
+
+  const orderListener = config.hl7.orderListener ? await startOrderListener(config, database) : undefined;
+  if (orderListener) stoppers.push(() => orderListener.stop());
+
+  // Rows whose file a crash left missing are reported in the background; receiving does not wait.
+  const fileCheckAbort = new AbortController();
+  const fileCheck = findInstanceFileProblems(database, store, fileCheckAbort.signal).catch((error: unknown) =>
+    logger.error('checking the instance store failed', { err: error }),
+  );
+  stoppers.push(async () => {
+    fileCheckAbort.abort();
+    await fileCheck;
+  });
+  return { dicomPort, orderPort: orderListener?.port };
 }
 
 async function loadConfiguredModel(config: AppConfig): Promise<ArgusModel> {
@@ -208,6 +276,7 @@ async function startControlServer(config: AppConfig, database: Database): Promis
     if (request.command === 'deliveries.list') return database.run((manager) => listDeliveries(manager, limit));
     if (request.command === 'associations.list') return database.run((manager) => listAssociations(manager, limit));
     if (request.command === 'studies.list') return database.run((manager) => listStudies(manager, limit));
+    if (request.command === 'jobs.list') return database.run((manager) => listJobs(manager, request.states ?? ['failed'], limit));
     if (request.command === 'deliveries.approve' || request.command === 'deliveries.replay') {
       const { deliveryId, actor } = request;
       if (typeof deliveryId !== 'string' || typeof actor !== 'string') {
@@ -220,14 +289,6 @@ async function startControlServer(config: AppConfig, database: Database): Promis
   });
   await control.start();
   return control;
-}
-
-function createDeliveryJob(database: Database, config: AppConfig): DeliveryJob {
-  try {
-    return new DeliveryJob(database, config);
-  } catch (error) {
-    throw new ServiceStartError(`The delivery destinations cannot be set up: ${(error as Error).message}`, { cause: error });
-  }
 }
 
 /** Starts the HL7 order listener; a TLS file that cannot be read stops the service at start. */

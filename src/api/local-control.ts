@@ -15,7 +15,8 @@ export type ControlCommand =
   | 'deliveries.approve'
   | 'deliveries.replay'
   | 'associations.list'
-  | 'studies.list';
+  | 'studies.list'
+  | 'jobs.list';
 
 export interface ControlRequest {
   command: ControlCommand;
@@ -26,6 +27,8 @@ export interface ControlRequest {
   actor?: string;
   /** Replay even when a later report of the study was delivered. */
   force?: boolean;
+  /** Job states that jobs.list returns. */
+  states?: string[];
 }
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };

@@ -40,6 +40,8 @@ export interface CompletenessSettings {
   lateArrivalPolicy: LateArrivalPolicy;
   /** Start of the listener; time before it does not count as quiet (see DecisionSettings). */
   listeningSince?: Date;
+  /** Runs in the transaction that makes a study complete, so the report job commits with the decision. */
+  onStudyComplete?: (manager: EntityManager, studyId: string) => Promise<void>;
 }
 
 /** A decision taken by one run of the check. */
@@ -115,6 +117,7 @@ async function decideStudies(manager: EntityManager, settings: CompletenessSetti
 
     const changed = await markStudyComplete(manager, { studyId: candidate.id, fromState: candidate.state, now, reason: decision.reason, runReason: decision.runReason });
     if (!changed) continue;
+    await settings.onStudyComplete?.(manager, candidate.id);
     await recordEvent(manager, candidate.id, decision, now);
     await recordAudit(manager, {
       action: decision.decision === 'study_forced_complete' ? 'study_forced_complete' : 'study_complete',
@@ -155,6 +158,7 @@ async function decideLateArrivals(manager: EntityManager, settings: Completeness
         ? await clearLateInstances(manager, candidate.id, now, decision.reason)
         : await markStudyComplete(manager, { studyId: candidate.id, fromState: 'reported', now, reason: decision.reason, runReason: decision.runReason });
     if (!changed) continue;
+    if (decision.decision !== 'late_arrival_ignored') await settings.onStudyComplete?.(manager, candidate.id);
     await recordEvent(manager, candidate.id, decision, now);
     await recordAudit(manager, {
       action: 'late_arrival_decided',

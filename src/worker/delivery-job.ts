@@ -10,6 +10,8 @@
  * because the claim query keeps each destination's queue in order. A slow destination therefore takes
  * one send slot, and the others keep serving the other destinations.
  */
+import type { EntityManager } from 'typeorm';
+
 import type { AppConfig } from '../config/load.ts';
 import type { Database } from '../db/database.ts';
 import { claimDueDelivery, markAttemptFailed, markDelivered, type ClaimedDelivery } from '../db/queries/delivery.ts';
@@ -21,8 +23,27 @@ import { getLogger } from '../logging/logger.ts';
 
 const logger = getLogger('delivery');
 
+export interface DeliveryJobHooks {
+  /**
+   * `delivered`: seconds from the report's commit to the start of the attempt that succeeded;
+   * `acknowledged`: seconds from that start to the accepting ACK or C-STORE response.
+   */
+  observeStage?(stage: 'delivered' | 'acknowledged', seconds: number): void;
+  /** Runs in the transaction that schedules a retry, so the destination's next job commits with it. */
+  afterRetryScheduled?(manager: EntityManager, retry: { destination: string; nextAttemptAt: Date }): Promise<void>;
+}
+
 /** Added to twice the longest attempt for the lease, so a slow commit never makes a live send look dead. */
 const LEASE_MARGIN_SECONDS = 60;
+
+/**
+ * Seconds a row may stay in `sending` before it counts as abandoned by a sender that died: twice the
+ * longest attempt (an association or ACK timeout) plus a margin.
+ */
+export function outboxLeaseSeconds(config: AppConfig): number {
+  const longestAttempt = Math.max(config.dicom.timeoutSeconds, ...config.hl7.destinations.map((destination) => destination.ackTimeoutSeconds));
+  return longestAttempt * 2 + LEASE_MARGIN_SECONDS;
+}
 
 export class DeliveryJob {
   private readonly senders: DestinationSenders;
@@ -37,9 +58,10 @@ export class DeliveryJob {
   constructor(
     private readonly database: Database,
     private readonly config: AppConfig,
+    private readonly hooks: DeliveryJobHooks = {},
   ) {
     this.senders = new DestinationSenders(config);
-    this.leaseSeconds = this.senders.longestAttemptSeconds() * 2 + LEASE_MARGIN_SECONDS;
+    this.leaseSeconds = outboxLeaseSeconds(config);
     this.policy = {
       maxAttempts: config.delivery.maxAttempts,
       baseSeconds: config.delivery.retryBaseSeconds,
@@ -70,6 +92,21 @@ export class DeliveryJob {
       if (this.inFlight.size === 0) return;
       await Promise.race(this.inFlight);
     }
+  }
+
+  /**
+   * Sends the due deliveries of one destination, one after the other, until none is due, the signal is
+   * aborted or the job is stopping. The delivery queue runs one such drain per destination at a time.
+   */
+  async drainDestination(destination: string, signal: AbortSignal): Promise<{ sent: number }> {
+    let sent = 0;
+    while (!this.stopping && !signal.aborted) {
+      const delivery = await this.claim(destination);
+      if (!delivery) break;
+      await this.sendAndRecord(delivery);
+      sent++;
+    }
+    return { sent };
   }
 
   /** Sends one due delivery and waits for its outcome; returns false when none was due. */
@@ -110,14 +147,20 @@ export class DeliveryJob {
     }
   }
 
-  private claim(): Promise<ClaimedDelivery | undefined> {
-    return this.database.transaction((manager) => claimDueDelivery(manager, new Date(), this.leaseSeconds, this.blockingDestinations));
+  private claim(destination?: string): Promise<ClaimedDelivery | undefined> {
+    return this.database.transaction((manager) => claimDueDelivery(manager, new Date(), this.leaseSeconds, this.blockingDestinations, destination));
   }
 
   private async sendAndRecord(delivery: ClaimedDelivery): Promise<void> {
+    const sendStarted = Date.now();
     const outcome = await this.senders.send(delivery);
-    if (outcome.result === 'delivered') await this.recordDelivered(delivery, outcome.response);
-    else await this.recordFailed(delivery, outcome);
+    if (outcome.result === 'delivered') {
+      await this.recordDelivered(delivery, outcome.response);
+      this.hooks.observeStage?.('delivered', (sendStarted - delivery.createdAt.getTime()) / 1000);
+      this.hooks.observeStage?.('acknowledged', (Date.now() - sendStarted) / 1000);
+    } else {
+      await this.recordFailed(delivery, outcome);
+    }
   }
 
   private async recordDelivered(delivery: ClaimedDelivery, response: string): Promise<void> {
@@ -146,6 +189,7 @@ export class DeliveryJob {
         response: outcome.response,
       };
       if (!(await markAttemptFailed(manager, delivery.id, failure, now))) return false;
+      if (decision.state === 'failed') await this.hooks.afterRetryScheduled?.(manager, { destination: delivery.destination, nextAttemptAt: decision.nextAttemptAt });
       await recordAudit(
         manager,
         this.auditEntry(delivery, 'delivery_failed', 'failure', { code: outcome.code, final: deadReason !== null, deadReason }),

@@ -9,23 +9,31 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 
+import type { EntityManager } from 'typeorm';
+
 import type { AppConfig } from '../config/load.ts';
 import type { Database } from '../db/database.ts';
 import { Study } from '../db/entities/study.ts';
 import {
   claimCompleteStudy,
+  claimStudyForJob,
   detachNewJobReport,
   listStudyInstances,
+  lockOwnedStudy,
   recordSeriesDecision,
   recordVolumeChecks,
-  setStudyState,
+  setOwnedStudyState,
+  type ClaimedStudy,
   type InstanceRow,
 } from '../db/queries/worker.ts';
+import { isUniqueViolation } from '../db/sql.ts';
 import { recordAudit } from '../audit/record-audit.ts';
 import { recordPreviewDirectory } from '../db/queries/volume.ts';
 import type { InstanceStore } from '../ingest/instance-store.ts';
 import { getLogger } from '../logging/logger.ts';
 import type { ArgusModel } from '../model/index.ts';
+import { JobAbortedError } from '../queue/job-runner.ts';
+import type { ReportJobData } from '../queue/queue-names.ts';
 import { selectSeries } from '../selection/index.ts';
 import { toFloat32Volume, VolumeError, type CtVolume, type VoxelArray } from '../volume/index.ts';
 import { buildDeliveries } from './build-deliveries.ts';
@@ -46,50 +54,127 @@ export class StudyRejected extends Error {
   }
 }
 
+/** Stages of a study's journey whose duration the worker reports (see src/metrics). */
+export type WorkerStage = 'selected' | 'assembled' | 'inferred';
+
+export interface ReportJobHooks {
+  /** Seconds a study took to reach `stage` from the stage before it. */
+  observeStage?(stage: WorkerStage, seconds: number): void;
+  /** Generated tokens per second of decoding. */
+  observeTokensPerSecond?(value: number): void;
+  /** Runs in the transaction that stores the report, with the destinations that got a delivery. */
+  afterStore?(manager: EntityManager, stored: { reportId: string; destinations: string[] }): Promise<void>;
+}
+
+/** One attempt at a claimed study. */
+interface Attempt {
+  /** Written to study.processing_token at the claim; the report is stored only while it is still there. */
+  token: string;
+  signal?: AbortSignal;
+  /** A failure of the last attempt ends the study as failed; earlier ones leave it for the retry. */
+  lastAttempt: boolean;
+  jobId?: string;
+  /** Completes the queue job in the transaction that stores the report. */
+  complete?(manager: EntityManager, output: object): Promise<void>;
+}
+
+export type ReportJobOutcome =
+  | { outcome: 'reported'; reportId: string }
+  | { outcome: 'rejected'; code: string }
+  | { outcome: 'skipped'; reason: 'not_current' | 'already_reported' };
+
 export class ReportJob {
   constructor(
     private readonly database: Database,
     private readonly config: AppConfig,
     private readonly store: InstanceStore,
     private readonly model: ArgusModel,
+    private readonly hooks: ReportJobHooks = {},
   ) {}
 
-  /** Claims and processes one complete study; returns false when none was waiting. */
+  /**
+   * Claims and processes one complete study without the job queue; returns false when none was waiting.
+   * A failure is recorded on the study at once (there is no retry).
+   */
   async runOnce(): Promise<boolean> {
-    const claimed = await this.database.transaction((manager) => claimCompleteStudy(manager, new Date()));
+    const token = randomUUID();
+    const claimed = await this.database.transaction((manager) => claimCompleteStudy(manager, new Date(), token));
     if (!claimed) return false;
-
-    const started = performance.now();
-    const studyLogger = logger.child({ studyId: claimed.id });
-    studyLogger.info('report job started');
-    try {
-      const reportId = await this.process(claimed.id, Date.now() - claimed.completedAt.getTime());
-      studyLogger.info('report generated', { reportId, durationMs: Math.round(performance.now() - started) });
-    } catch (error) {
-      await this.recordFailure(claimed.id, claimed.studyInstanceUid, error);
-      studyLogger.warn('report job failed', { err: error, code: (error as { code?: string }).code });
-    }
+    await this.processClaimed(claimed, { token, lastAttempt: true }).catch(() => undefined);
     return true;
   }
 
-  private async process(studyId: string, queueWaitMs: number): Promise<string> {
-    const timings: Record<string, number> = { queueWaitMs };
+  /**
+   * Runs one attempt of a report job. A job that is no longer the study's current one (a newer run
+   * replaced it, or the report is stored) ends without doing anything. The report, the job's completion
+   * and the wake-up of the senders commit in one transaction.
+   */
+  async runJob(
+    job: { id: string; data: ReportJobData; signal: AbortSignal; lastAttempt: boolean; attempt: number },
+    complete: Attempt['complete'],
+  ): Promise<ReportJobOutcome> {
+    const token = randomUUID();
+    const claimed = await this.database.transaction((manager) => claimStudyForJob(manager, job.data.studyId, job.id, token, new Date()));
+    if (!claimed) {
+      logger.info('report job skipped: the study has moved on', { jobId: job.id, studyId: job.data.studyId });
+      return { outcome: 'skipped', reason: 'not_current' };
+    }
+    return this.processClaimed(claimed, { token, signal: job.signal, lastAttempt: job.lastAttempt, jobId: job.id, complete });
+  }
+
+  private async processClaimed(claimed: ClaimedStudy, attempt: Attempt): Promise<ReportJobOutcome> {
+    const started = performance.now();
+    const studyLogger = logger.child({ studyId: claimed.id, ...(attempt.jobId ? { jobId: attempt.jobId } : {}) });
+    studyLogger.info('report job started', { run: claimed.run });
+    try {
+      const reportId = await this.process(claimed, attempt);
+      studyLogger.info('report generated', { reportId, durationMs: Math.round(performance.now() - started) });
+      return { outcome: 'reported', reportId };
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        // Another attempt stored this run's report first; the database refused a second one.
+        studyLogger.warn('report job skipped: the run already has its report', { run: claimed.run });
+        return { outcome: 'skipped', reason: 'already_reported' };
+      }
+      if (error instanceof StudyRejected || attempt.lastAttempt) await this.recordFailure(claimed, attempt.token, error);
+      if (error instanceof StudyRejected) {
+        studyLogger.warn('report job failed', { err: error, code: error.code });
+        return { outcome: 'rejected', code: error.code };
+      }
+      throw error;
+    }
+  }
+
+  private async process(claimed: ClaimedStudy, attempt: Attempt): Promise<string> {
+    const studyId = claimed.id;
+    const timings: Record<string, number> = { queueWaitMs: Date.now() - claimed.completedAt.getTime() };
+    const { signal } = attempt;
 
     let mark = performance.now();
     const instances = await this.database.run((manager) => listStudyInstances(manager, studyId));
     const selected = await this.selectAndRecord(instances);
     timings.selectionMs = elapsedSince(mark);
+    this.hooks.observeStage?.('selected', (Date.now() - claimed.completedAt.getTime()) / 1000);
+    signal?.throwIfAborted();
 
     mark = performance.now();
     const { volume, instanceUids } = await this.assembleAndRecord(selected);
     timings.volumeMs = elapsedSince(mark);
+    this.hooks.observeStage?.('assembled', timings.volumeMs / 1000);
+    signal?.throwIfAborted();
 
     mark = performance.now();
-    const generated = await this.model.generate(toFloat32Volume(volume), { maxNewTokens: this.config.model.maxNewTokens });
+    const generated = await this.model.generate(toFloat32Volume(volume), {
+      ...(this.config.model.maxNewTokens === undefined ? {} : { maxNewTokens: this.config.model.maxNewTokens }),
+      ...(signal ? { signal } : {}),
+    });
     timings.inferenceMs = elapsedSince(mark);
     timings.preprocessMs = Math.round(generated.timings.preprocessMs);
     timings.visionMs = Math.round(generated.timings.visionMs);
     timings.decodeMs = Math.round(generated.timings.decodeMs);
+    this.hooks.observeStage?.('inferred', timings.inferenceMs / 1000);
+    if (generated.timings.decodeMs > 0) this.hooks.observeTokensPerSecond?.(generated.tokenIds.length / (generated.timings.decodeMs / 1000));
+    signal?.throwIfAborted();
 
     const study = await this.database.run((manager) => manager.findOneByOrFail(Study, { id: studyId }));
     const seriesRow = selected[0]!;
@@ -107,7 +192,10 @@ export class ReportJob {
     });
 
     await this.database.transaction(async (manager) => {
-      await insertReportWithDeliveries(manager, {
+      if (!(await lockOwnedStudy(manager, studyId, attempt.token))) {
+        throw new JobAbortedError('lease_lost', 'another attempt of the report job took the study over');
+      }
+      const destinations = await insertReportWithDeliveries(manager, {
         report: {
           id: reportId,
           studyId,
@@ -119,6 +207,8 @@ export class ReportJob {
           instanceUids,
           timings,
           createdAt: now,
+          studyRun: claimed.run,
+          ...(attempt.jobId ? { jobId: attempt.jobId } : {}),
         },
         deliveries,
         studyInstanceUid: study.studyInstanceUid,
@@ -126,6 +216,8 @@ export class ReportJob {
       });
       // The late-arrival policy new_job asks for a new report, not one that replaces the last.
       await detachNewJobReport(manager, studyId, reportId);
+      await this.hooks.afterStore?.(manager, { reportId, destinations });
+      await attempt.complete?.(manager, { reportId });
     });
     return reportId;
   }
@@ -193,17 +285,18 @@ export class ReportJob {
     }
   }
 
-  private async recordFailure(studyId: string, studyInstanceUid: string, error: unknown): Promise<void> {
-    const code = error instanceof StudyRejected ? error.code : 'internal_error';
+  /** Stores the failure on the study, if this attempt still owns it, with its audit row. */
+  private async recordFailure(claimed: ClaimedStudy, token: string, error: unknown): Promise<void> {
+    const code = error instanceof StudyRejected ? error.code : ((error as { code?: unknown }).code as string | undefined) ?? 'internal_error';
     const reason = error instanceof StudyRejected ? error.message : `Report generation failed: ${(error as Error).message ?? String(error)}`;
     await this.database.transaction(async (manager) => {
-      await setStudyState(manager, studyId, 'failed', reason, new Date());
+      if (!(await setOwnedStudyState(manager, claimed.id, token, 'failed', reason, new Date()))) return;
       await recordAudit(manager, {
         action: 'report_failed',
         outcome: 'failure',
         actorType: 'system',
         actor: 'worker',
-        studyInstanceUid,
+        studyInstanceUid: claimed.studyInstanceUid,
         seriesInstanceUid: error instanceof StudyRejected ? error.seriesInstanceUid : undefined,
         details: { code },
       });

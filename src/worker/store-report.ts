@@ -26,12 +26,17 @@ export interface NewReport {
   instanceUids: string[];
   timings: Record<string, number>;
   createdAt: Date;
+  /** The study's report run (study.report_run); a second report of the same run and model version is refused. */
+  studyRun?: number;
+  /** The queue job that produced the report, when one did. */
+  jobId?: string;
 }
 
+/** Returns the destinations that got a delivery row, so the caller can wake their senders in the same transaction. */
 export async function insertReportWithDeliveries(
   manager: EntityManager,
   input: { report: NewReport; deliveries: DeliveryPlan; studyInstanceUid: string; seriesInstanceUid: string },
-): Promise<void> {
+): Promise<string[]> {
   const { report } = input;
   // A study processed again (for example after late instances) gets a new report that replaces the last one.
   const previous = await manager.findOne(Report, { where: { studyId: report.studyId }, order: { createdAt: 'DESC' } });
@@ -51,10 +56,14 @@ export async function insertReportWithDeliveries(
     timings: report.timings,
     createdAt: report.createdAt,
     supersedesReportId,
+    studyRun: report.studyRun ?? null,
+    jobId: report.jobId ?? null,
   });
 
   const context = await readMessageContext(manager, input.deliveries, { id: report.id, supersedesReportId });
+  const destinations = new Set<string>();
   for (const delivery of buildDeliveryMessages(input.deliveries, context)) {
+    destinations.add(delivery.destination);
     await manager.insert(Delivery, {
       id: randomUUID(),
       reportId: report.id,
@@ -93,4 +102,5 @@ export async function insertReportWithDeliveries(
       correction: context.correction,
     },
   });
+  return [...destinations];
 }

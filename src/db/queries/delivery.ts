@@ -22,22 +22,26 @@ export interface ClaimedDelivery {
   attempts: number;
   firstAttemptAt: Date;
   studyInstanceUid: string;
+  /** When the report's transaction created the row. */
+  createdAt: Date;
 }
 
 const CLAIMED_COLUMNS = `d.id, d.report_id, d.kind, d.destination, d.control_id, d.payload, d.attempts, d.first_attempt_at,
-  s.study_instance_uid`;
+  s.study_instance_uid, d.created_at`;
 
 /**
  * Claims the delivery that is due first, counts the attempt and starts its deadline clock. A row left in
  * `sending` longer than the lease belongs to a process that died mid-send, so it is claimed again. The
  * resend carries the same MSH-10 or SOPInstanceUID, so the receiver can drop the duplicate.
- * `blockingDestinations` names the destinations whose dead rows hold back later ones.
+ * `blockingDestinations` names the destinations whose dead rows hold back later ones. With `destination`,
+ * only that destination's rows are claimed.
  */
 export async function claimDueDelivery(
   manager: EntityManager,
   now: Date,
   leaseSeconds: number,
   blockingDestinations: string[],
+  destination?: string,
 ): Promise<ClaimedDelivery | undefined> {
   const rows = await queryRows<Record<string, unknown>>(
     manager,
@@ -48,6 +52,7 @@ export async function claimDueDelivery(
               SELECT c.id FROM delivery c
                WHERE ((c.state IN ('pending', 'failed') AND c.next_attempt_at <= $1)
                    OR (c.state = 'sending' AND c.updated_at < $1 - make_interval(secs => $2)))
+                 AND ($4::varchar IS NULL OR c.destination = $4)
                  AND NOT EXISTS (
                        SELECT 1 FROM delivery e
                         WHERE e.destination = c.destination
@@ -59,7 +64,7 @@ export async function claimDueDelivery(
                FOR UPDATE SKIP LOCKED)
         AND r.id = d.report_id AND s.id = r.study_id
       RETURNING ${CLAIMED_COLUMNS}`,
-    [now, leaseSeconds, blockingDestinations],
+    [now, leaseSeconds, blockingDestinations, destination ?? null],
   );
   const row = rows[0];
   if (!row) return undefined;
@@ -73,6 +78,7 @@ export async function claimDueDelivery(
     attempts: row.attempts as number,
     firstAttemptAt: new Date(row.first_attempt_at as string),
     studyInstanceUid: row.study_instance_uid as string,
+    createdAt: new Date(row.created_at as string),
   };
 }
 

@@ -8,16 +8,84 @@ import { queryRows } from '../sql.ts';
  * Claims the complete study that has waited longest and moves it to `processing`. SKIP LOCKED lets
  * several workers claim different studies at once.
  */
-export async function claimCompleteStudy(manager: EntityManager, now: Date): Promise<{ id: string; studyInstanceUid: string; completedAt: Date } | undefined> {
-  const rows = await queryRows<{ id: string; study_instance_uid: string; completed_at: Date }>(
+export async function claimCompleteStudy(manager: EntityManager, now: Date, token: string): Promise<ClaimedStudy | undefined> {
+  const rows = await queryRows<ClaimedStudyRow>(
     manager,
-    `UPDATE study SET state = 'processing', updated_at = $1
+    `UPDATE study SET state = 'processing', updated_at = $1, processing_token = $2
       WHERE id = (SELECT id FROM study WHERE state = 'complete' ORDER BY completed_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-      RETURNING id, study_instance_uid, completed_at`,
-    [now],
+      RETURNING id, study_instance_uid, completed_at, report_run`,
+    [now, token],
+  );
+  return rows[0] && claimedStudy(rows[0]);
+}
+
+export interface ClaimedStudy {
+  id: string;
+  studyInstanceUid: string;
+  completedAt: Date;
+  run: number;
+}
+
+interface ClaimedStudyRow {
+  id: string;
+  study_instance_uid: string;
+  completed_at: Date;
+  report_run: number;
+}
+
+function claimedStudy(row: ClaimedStudyRow): ClaimedStudy {
+  return { id: row.id, studyInstanceUid: row.study_instance_uid, completedAt: new Date(row.completed_at), run: Number(row.report_run) };
+}
+
+/**
+ * Gives a study to one attempt of its report job: the job must be the study's current one
+ * (report_job_id) and the study complete, or processing under an earlier attempt of the same job whose
+ * lease ran out. The new token fences that earlier attempt out. Undefined when the job is stale.
+ */
+export async function claimStudyForJob(manager: EntityManager, studyId: string, jobId: string, token: string, now: Date): Promise<ClaimedStudy | undefined> {
+  const rows = await queryRows<ClaimedStudyRow>(
+    manager,
+    `UPDATE study SET state = 'processing', updated_at = $4, processing_token = $3
+      WHERE id = $1 AND report_job_id = $2 AND state IN ('complete', 'processing')
+      RETURNING id, study_instance_uid, completed_at, report_run`,
+    [studyId, jobId, token, now],
+  );
+  return rows[0] && claimedStudy(rows[0]);
+}
+
+/** Locks the study if the attempt holding `token` still owns it; false when another attempt took it over. */
+export async function lockOwnedStudy(manager: EntityManager, studyId: string, token: string): Promise<boolean> {
+  const rows = await queryRows(manager, `SELECT id FROM study WHERE id = $1 AND processing_token = $2 AND state = 'processing' FOR UPDATE`, [studyId, token]);
+  return rows.length === 1;
+}
+
+/**
+ * Gives a newly complete study its next report run and the id of the job that will produce it, in the
+ * transaction that completes it. Returns what the job's priority is decided on.
+ */
+export async function startReportRun(
+  manager: EntityManager,
+  studyId: string,
+  jobId: string,
+): Promise<{ run: number; studyDescription: string | null; orderPriorities: string[]; lastReceivedAt: Date; completedAt: Date }> {
+  const rows = await queryRows<{ report_run: number; study_description: string | null; order_priorities: string[] | null; last_received_at: Date; completed_at: Date }>(
+    manager,
+    `UPDATE study s SET report_run = s.report_run + 1, report_job_id = $2, processing_token = NULL
+      WHERE s.id = $1
+      RETURNING s.report_run, s.study_description, s.last_received_at, s.completed_at,
+        (SELECT array_agg(o.priority) FROM imaging_order o
+          WHERE o.accession_number = s.accession_number AND o.status = 'active' AND o.priority IS NOT NULL) AS order_priorities`,
+    [studyId, jobId],
   );
   const row = rows[0];
-  return row ? { id: row.id, studyInstanceUid: row.study_instance_uid, completedAt: new Date(row.completed_at) } : undefined;
+  if (!row) throw new Error(`study ${studyId} does not exist`);
+  return {
+    run: Number(row.report_run),
+    studyDescription: row.study_description,
+    orderPriorities: row.order_priorities ?? [],
+    lastReceivedAt: new Date(row.last_received_at),
+    completedAt: new Date(row.completed_at),
+  };
 }
 
 export interface InstanceRow {
@@ -82,6 +150,16 @@ export async function recordVolumeChecks(manager: EntityManager, seriesId: strin
 
 export async function setStudyState(manager: EntityManager, studyId: string, state: Study['state'], reason: string, now: Date): Promise<void> {
   await queryRows(manager, `UPDATE study SET state = $2, state_reason = $3, updated_at = $4 WHERE id = $1 RETURNING id`, [studyId, state, reason, now]);
+}
+
+/** Sets the state of a study that the attempt holding `token` still owns; false when it no longer does. */
+export async function setOwnedStudyState(manager: EntityManager, studyId: string, token: string, state: Study['state'], reason: string, now: Date): Promise<boolean> {
+  const rows = await queryRows(
+    manager,
+    `UPDATE study SET state = $3, state_reason = $4, updated_at = $5 WHERE id = $1 AND processing_token = $2 AND state = 'processing' RETURNING id`,
+    [studyId, token, state, reason, now],
+  );
+  return rows.length === 1;
 }
 
 /**
