@@ -24,6 +24,8 @@ export interface ReceivedOrder {
   procedureCode?: string;
   procedureText?: string;
   procedureCodingSystem?: string;
+  /** Priority (HL7 table 0027: S stat, A ASAP, R routine): TQ1-9, else ORC-7.6 or OBR-27.6 of pre-2.5 messages. */
+  priority?: string;
   patient: {
     id: string;
     issuer?: string;
@@ -139,6 +141,7 @@ export function readOrders(message: Hl7Message, messageType: OrderMessageType): 
 interface OrderGroup {
   orc: Hl7Segment;
   obr?: Hl7Segment;
+  tq1?: Hl7Segment;
   ipc?: Hl7Segment;
   zds?: Hl7Segment;
 }
@@ -154,6 +157,7 @@ function orderGroups(segments: Hl7Segment[]): OrderGroup[] {
     const group = groups[groups.length - 1];
     if (group === undefined) continue;
     if (segment.name === 'OBR') group.obr ??= segment;
+    if (segment.name === 'TQ1') group.tq1 ??= segment;
     if (segment.name === 'IPC') group.ipc ??= segment;
     if (segment.name === 'ZDS') group.zds ??= segment;
   }
@@ -161,7 +165,7 @@ function orderGroups(segments: Hl7Segment[]): OrderGroup[] {
 }
 
 function readOrderGroup(group: OrderGroup, sequence: number, messageType: OrderMessageType, patient: ReceivedOrder['patient']): ReceivedOrder {
-  const { orc, obr, ipc, zds } = group;
+  const { orc, obr, ipc, zds, tq1 } = group;
   const orderControl = orc.value(1);
   if (orderControl === '') {
     throw new OrderMessageError('ORC-1 (order control) is empty', 'AE', '101', { segment: 'ORC', sequence, field: 1 });
@@ -209,6 +213,7 @@ function readOrderGroup(group: OrderGroup, sequence: number, messageType: OrderM
     procedureCode: optional(obr?.value(4, 1)),
     procedureText: optional(obr?.value(4, 2)),
     procedureCodingSystem: optional(obr?.value(4, 3)),
+    priority: optional(tq1?.value(9, 1) || orc.value(7, 6) || obr?.value(27, 6)),
     patient,
   };
 }

@@ -138,6 +138,7 @@ export async function upsertOrder(
        WHERE id = $1 RETURNING id`,
       [current.id, ...values],
     );
+    await setOrderPriority(manager, current.id, order.priority);
     return current.id;
   }
 
@@ -151,7 +152,14 @@ export async function upsertOrder(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23)`,
     [id, ...values],
   );
+  await setOrderPriority(manager, id, order.priority);
   return id;
+}
+
+/** Keeps the order's priority; an update without one keeps the earlier value. */
+async function setOrderPriority(manager: EntityManager, id: string, priority: string | undefined): Promise<void> {
+  if (priority === undefined) return;
+  await queryRows(manager, `UPDATE imaging_order SET priority = $2 WHERE id = $1 RETURNING id`, [id, priority.slice(0, 8)]);
 }
 
 /** Returns every order with this accession number, the most recently updated first. */
