@@ -12,6 +12,7 @@ import type { EntityManager } from 'typeorm';
 
 import type { AppConfig } from '../config/load.ts';
 import type { Database } from '../db/database.ts';
+import { withStartupLock } from '../db/migrate-with-lock.ts';
 import { countJobsByQueue, extendJobLease, releaseJob } from '../db/queries/queue.ts';
 import { getLogger } from '../logging/logger.ts';
 import { QUEUE_NAMES, QUEUE_SCHEMA, type QueueName } from './queue-names.ts';
@@ -87,9 +88,11 @@ export class JobQueue {
     } as PgBoss.ConstructorOptions);
     boss.on('error', (error: unknown) => logger.error('job queue maintenance failed', { err: error }));
     try {
-      await boss.start();
       const queue = new JobQueue(boss, database);
-      await queue.defineQueues(config);
+      await withStartupLock(database, async () => {
+        await boss.start();
+        await queue.defineQueues(config);
+      });
       if (options.schedule) await boss.schedule(QUEUE_NAMES.housekeeping, HOUSEKEEPING_CRON, {}, { tz: 'UTC' });
       return queue;
     } catch (error) {

@@ -16,10 +16,26 @@ export interface SqlExecutor {
   executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
 }
 
-/** Runs each command as its own unit of work (on PGlite, in turn with every other one). */
+/**
+ * Runs each command as its own unit of work (on PGlite, in turn with every other one). A command of
+ * several statements that opens its own transaction and fails leaves that transaction open and aborted;
+ * it is rolled back before the connection goes back to the pool, where it would fail every later query.
+ */
 export function databaseExecutor(database: Database): SqlExecutor {
   return {
-    executeSql: async (text, values) => ({ rows: await database.run((manager) => queryRows(manager, text, values ?? [])) }),
+    executeSql: (text, values) =>
+      database.run(async (manager) => {
+        if (values !== undefined && values.length > 0) return { rows: await queryRows(manager, text, values) };
+        const runner = manager.connection.createQueryRunner();
+        try {
+          return { rows: await queryRows(runner.manager, text) };
+        } catch (error) {
+          await runner.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        } finally {
+          await runner.release();
+        }
+      }),
   };
 }
 

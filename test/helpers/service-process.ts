@@ -43,8 +43,9 @@ export class ServiceProcess {
   private readonly child: ChildProcess;
   private readonly exited: Promise<number | null>;
 
-  constructor(configPath: string) {
-    this.child = spawn(process.execPath, [BIN, '--config', configPath, 'serve'], { env: cleanEnvironment() });
+  /** `serveArguments` follow `serve`, e.g. ['--roles', 'worker']. */
+  constructor(configPath: string, serveArguments: string[] = []) {
+    this.child = spawn(process.execPath, [BIN, '--config', configPath, 'serve', ...serveArguments], { env: cleanEnvironment() });
     this.child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     this.child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
@@ -67,6 +68,22 @@ export class ServiceProcess {
       if (Date.now() > deadline) throw new Error(`argus-gateway did not log "${message}" within ${timeoutMs} ms:\n${this.output}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+
+  /** Sends a signal without waiting (SIGSTOP freezes the process, SIGKILL ends it at once). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** Resolves when the process has exited, with its exit code (null when a signal ended it). */
+  exitCode(): Promise<number | null> {
+    return this.exited;
+  }
+
+  /** The port of the health and metrics server, from the log line that names it. */
+  async apiPort(timeoutMs = 60_000): Promise<number> {
+    const line = await this.waitForLog('HTTP server listening', timeoutMs);
+    return line.port as number;
   }
 
   /** Sends SIGTERM and returns the exit code. */
