@@ -217,7 +217,7 @@ export class ReportJob {
       // The late-arrival policy new_job asks for a new report, not one that replaces the last.
       await detachNewJobReport(manager, studyId, reportId);
       await this.hooks.afterStore?.(manager, { reportId, destinations });
-      await attempt.complete?.(manager, { reportId });
+      await attempt.complete?.(manager, { outcome: 'reported', reportId });
     });
     return reportId;
   }
