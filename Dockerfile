@@ -1,4 +1,5 @@
 # argus-gateway on Node.js 20. The TypeScript sources run through tsx, so there is no build step.
+# One image for every role: `serve --roles ...` picks what a container runs (see docker-compose.yml).
 FROM node:20-bookworm-slim
 WORKDIR /opt/argus-gateway
 COPY package.json package-lock.json .npmrc ./
@@ -9,8 +10,9 @@ COPY migrations ./migrations
 COPY config ./config
 COPY test/fixtures/tiny-argus ./test/fixtures/tiny-argus
 COPY tsconfig.json ./
-RUN mkdir -p /var/lib/argus-gateway && chown node:node /var/lib/argus-gateway
+# /srv/argus-store is the instance store that listeners and workers share (a named volume or a network file system).
+RUN mkdir -p /var/lib/argus-gateway /srv/argus-store && chown node:node /var/lib/argus-gateway /srv/argus-store
 USER node
-EXPOSE 11112
+EXPOSE 11112 8081
 ENTRYPOINT ["node", "bin/argus-gateway.js"]
 CMD ["--config", "/etc/argus-gateway/argus-gateway.json", "serve"]
