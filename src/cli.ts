@@ -211,7 +211,7 @@ function parseList<T extends string>(value: string, allowed: readonly T[], optio
   return [...new Set(items)] as T[];
 }
 
-/** The message of a job's last failure, from the object the job was failed with or pg-boss's own timeout record. */
+/** Returns the message of a job's last failure, from the object the job was failed with or pg-boss's own timeout record. */
 function jobErrorText(output: unknown): string {
   if (typeof output !== 'object' || output === null) return '';
   const record = output as { code?: unknown; message?: unknown; value?: { message?: unknown } };

@@ -3,7 +3,7 @@
  * Prometheus metrics, whatever its roles. Routes are Fastify plugins registered by the caller, so the
  * admin API adds its own plugins to the same server.
  *
- * - GET /health/live: 200 while the process answers.
+ * - GET /health/live: 200 while the process runs its event loop.
  * - GET /health/ready: 200 when every check passes, otherwise 503; the body names each check's state.
  * - GET /metrics: the Prometheus text format.
  */
@@ -17,7 +17,7 @@ const logger = getLogger('http');
 
 /** Requests cannot carry a body on these routes; the admin API will raise its own limit. */
 const BODY_LIMIT_BYTES = 64 * 1024;
-/** A scrape or probe that needs longer than this is answered with an error rather than held open. */
+/** A scrape or probe that takes longer than this fails with an error rather than staying open. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
 export class HttpServerError extends Error {

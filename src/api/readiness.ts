@@ -1,6 +1,6 @@
 /**
- * Liveness and readiness of one process. Live means the event loop answers. Ready means every part
- * this process runs can do its work now: each role registers a check (the database answers, the DICOM
+ * Liveness and readiness of one process. Live means the event loop runs. Ready means every part
+ * this process runs can do its work now: each role registers a check (the database replies, the DICOM
  * listener listens, the job queue runs, the model is loaded). A stopping process is not ready, so a
  * load balancer or orchestrator stops sending it work before it exits.
  */

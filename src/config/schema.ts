@@ -398,7 +398,7 @@ export const configSchema = z
         failedJobRetentionDays: z.number().int().min(1).max(365).default(14),
         report: z
           .object({
-            /** Seconds a worker holds a report job without a heartbeat; another worker takes it over after that. */
+            /** Seconds a worker keeps a report job without a heartbeat; another worker takes it over after that. */
             leaseSeconds: z.number().int().min(5).max(3600).default(60),
             /** Seconds a report job may run before it is stopped and retried (a hung inference). Below pg-boss's limit of 24 h. */
             timeoutSeconds: z.number().int().min(10).max(86000).default(1800),
@@ -411,7 +411,7 @@ export const configSchema = z
           .prefault({}),
         delivery: z
           .object({
-            /** Seconds a sender holds a destination's job without a heartbeat before another sender takes it over. */
+            /** Seconds a sender keeps a destination's job without a heartbeat before another sender takes it over. */
             leaseSeconds: z.number().int().min(5).max(3600).default(60),
             /** Seconds one delivery job sends to its destination before it hands over to a new job. */
             timeoutSeconds: z.number().int().min(10).max(86000).default(600),

@@ -1,9 +1,9 @@
 /**
  * Start-up steps that several processes of a fleet may run at once against one PostgreSQL database:
  * applying migrations and installing the job queue's schema. Neither TypeORM's migration run nor
- * pg-boss's schema creation is safe to run twice concurrently (both would create the same tables), so
- * each process takes a session advisory lock first; the others wait for it and then find nothing left
- * to do. The embedded PGlite belongs to one process and needs no lock.
+ * pg-boss's schema creation is safe to run twice at once, because both would create the same tables.
+ * Each process therefore takes a session advisory lock first. The others wait for it and then find
+ * nothing left to do. The embedded PGlite belongs to one process and needs no lock.
  */
 import type { Database } from './database.ts';
 

@@ -72,11 +72,11 @@ export class GatewayMetrics {
         for (const depth of depths) this.set({ queue: depth.queue, state: depth.state }, depth.count);
       },
     });
-    // Every stage appears in a scrape from the start, so a dashboard sees 0 rather than no series.
+    // Every stage appears in a scrape from the start, so a dashboard shows 0 rather than no series.
     for (const stage of JOURNEY_STAGES) this.stageDuration.zero({ stage });
   }
 
-  /** Where the queue depth comes from; processes without a queue leave it unset. */
+  /** Sets the function that reads the queue depth at scrape time. */
   setQueueDepthSource(source: () => Promise<QueueDepth[]>): void {
     this.depthSource = source;
   }
@@ -107,7 +107,7 @@ export class GatewayMetrics {
     this.tokensPerSecond.observe(value);
   }
 
-  /** The text exposition format. */
+  /** Renders every metric in the Prometheus text exposition format. */
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }

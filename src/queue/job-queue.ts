@@ -112,7 +112,7 @@ export class JobQueue {
       retentionMinutes: WAITING_RETENTION_MINUTES,
     });
     await this.defineQueue(QUEUE_NAMES.delivery, {
-      // One active and one waiting job per destination: the destination's order holds across senders.
+      // One active and one waiting job per destination, so the destination's order is kept across senders.
       policy: 'stately',
       retryLimit: SERVICE_JOB_RETRIES,
       retryDelay: SERVICE_JOB_RETRY_DELAY_SECONDS,
@@ -171,7 +171,7 @@ export class JobQueue {
 
   /** Marks an active job done; with `manager`, in that transaction. Returns false when it was no longer active. */
   async complete(queue: QueueName, jobId: string, output: object, manager?: EntityManager): Promise<boolean> {
-    // The typings say void; pg-boss 10 returns { jobs, requested, affected }.
+    // The typings declare void, but pg-boss 10 returns { jobs, requested, affected }.
     const result = (await this.boss.complete(queue, jobId, output, manager ? { db: transactionExecutor(manager) } : undefined)) as unknown as CommandResult;
     return result.affected === 1;
   }
@@ -182,7 +182,7 @@ export class JobQueue {
     return result.affected === 1;
   }
 
-  /** The heartbeat: keeps an active job's lease for another `leaseSeconds`. False when the lease was already lost. */
+  /** Extends an active job's lease by `leaseSeconds` (the heartbeat); returns false when the lease was already lost. */
   extendLease(queue: QueueName, jobId: string, leaseSeconds: number): Promise<boolean> {
     return this.database.run((manager) => extendJobLease(manager, queue, jobId, leaseSeconds));
   }

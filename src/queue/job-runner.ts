@@ -3,8 +3,8 @@
  * heartbeat keeps alive and a timeout that stops it.
  *
  * - Lease: pg-boss fails an active job once its expiry passes. The heartbeat moves the expiry forward
- *   every third of the lease, so a long inference keeps its job while a process that died (SIGKILL, a
- *   lost host) stops renewing, and another worker takes the job over once the lease has run out.
+ *   every third of the lease, so a long inference keeps its job. A process that died (SIGKILL, a lost
+ *   host) stops renewing, and another worker takes the job over once the lease has run out.
  * - Timeout: a job still running after `timeoutSeconds` is aborted through its AbortSignal and failed;
  *   pg-boss retries it with backoff until its attempts are used up.
  * - A heartbeat that finds the job no longer active means the lease was lost (the event loop was
@@ -36,7 +36,7 @@ export interface RunningJob<T> extends FetchedJob<T> {
 /** The handler's result is stored as the job's output; it must hold ids and codes only. */
 export type JobHandler<T> = (job: RunningJob<T>) => Promise<object | void>;
 
-/** Why a running job was stopped; the handler sees it as signal.reason. */
+/** Reason a running job was stopped, passed to the handler as signal.reason. */
 export class JobAbortedError extends Error {
   readonly retryable = true;
 
@@ -148,7 +148,7 @@ export class JobRunner<T> {
     const running = this.handler({ ...job, signal: controller.signal, lastAttempt: job.attempt >= job.maxAttempts });
     // The outcome is recorded as soon as the job is aborted, even if the handler is slow to notice.
     const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true }));
-    // A heartbeat answering after the job ended may still abort; that rejection has no reader.
+    // A heartbeat that returns after the job ended may still abort, and nothing awaits that rejection.
     aborted.catch(() => undefined);
     try {
       const output = await Promise.race([running, aborted]);

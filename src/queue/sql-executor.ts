@@ -18,8 +18,8 @@ export interface SqlExecutor {
 
 /**
  * Runs each command as its own unit of work (on PGlite, in turn with every other one). A command of
- * several statements that opens its own transaction and fails leaves that transaction open and aborted;
- * it is rolled back before the connection goes back to the pool, where it would fail every later query.
+ * several statements that opens its own transaction and fails leaves that transaction open and aborted.
+ * It is rolled back here, because the pooled connection would otherwise fail every later query.
  */
 export function databaseExecutor(database: Database): SqlExecutor {
   return {

@@ -3,6 +3,12 @@
  * series, assembles the volume, runs the model, and stores the report together with its deliveries and
  * audit rows in one transaction. Every outcome, including a rejection, is stored with its reason.
  *
+ * A queue job owns its study through a token written at the claim. The transaction that stores the
+ * report checks that the token is still there, so an attempt whose lease ran out and was taken over
+ * cannot store a second report. A rejection (no readable series, a volume that cannot be assembled)
+ * ends the job at once; other errors are retried by the queue, and the last attempt's error fails the
+ * study.
+ *
  * The database is touched only between stages and never while the model runs, because on the embedded
  * database every unit of work takes the one session.
  */

@@ -71,7 +71,7 @@ describe('fleet of processes on one PostgreSQL', () => {
       completeness: { studyQuietPeriodSeconds: 2, seriesQuietPeriodSeconds: 1, checkIntervalSeconds: 0.5 },
       selection: { minSlices: SLICES_PER_STUDY },
       volume: { previews: false },
-      // The longest text the tiny model writes (its position limit), on one thread: inference then lasts long enough to be interrupted.
+      // The maximum text length of the tiny model (its position limit), on one thread, so an inference lasts long enough to interrupt.
       model: { packagePath: path.join(REPOSITORY, 'test/fixtures/tiny-argus'), maxNewTokens: 2000, intraOpThreads: 1 },
       worker: { pollIntervalSeconds: 0.5, concurrency: 1 },
       delivery: { pollIntervalSeconds: 0.5, retryBaseSeconds: 1 },
@@ -156,7 +156,7 @@ describe('fleet of processes on one PostgreSQL', () => {
     assert.equal(new Set(controlIds).size, STUDY_COUNT);
   });
 
-  it('hands the job of a worker killed mid-job to the other worker once the lease ran out', async () => {
+  it('takes over the job of a killed worker after the lease', async () => {
     const assembledBefore = await Promise.all(workers.map(async (worker) => stageCount(await scrape(worker), 'assembled')));
     const sent = await storescu({ port: dicomPort, calledAeTitle: 'ARGUS', paths: [extraStudy.directory] });
     assert.equal(sent.code, 0, sent.stderr);
@@ -234,7 +234,7 @@ describe('fleet of processes on one PostgreSQL', () => {
   }
 });
 
-/** The count of observations of one stage in a Prometheus text exposition. */
+/** Returns the count of observations of one stage in a Prometheus text exposition. */
 function stageCount(text: string, stage: string): number {
   return metricValue(text, `argus_stage_duration_seconds_count{stage="${stage}"}`);
 }

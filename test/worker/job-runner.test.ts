@@ -122,7 +122,7 @@ for (const backend of ['postgres', 'pglite'] as const) {
       await Promise.all([first.stop(0), second.stop(0)]);
     });
 
-    it('gives the job of a worker that stopped beating to another worker once the lease ran out', async () => {
+    it('takes over a job without heartbeats after its lease', async () => {
       const id = await send('orphan');
       // A worker that fetched the job and died: no heartbeat, no outcome.
       const [orphaned] = await queue.fetch<TestJobData>(QUEUE_NAMES.report, 1);
@@ -148,7 +148,7 @@ for (const backend of ['postgres', 'pglite'] as const) {
       const stuck = runner(
         (job) =>
           new Promise((_, reject) => {
-            // The handler stops only when told to, like a decoder that checks its signal between tokens.
+            // The handler stops only on its signal, like a decoder that checks the signal between tokens.
             job.signal.addEventListener('abort', () => {
               seen.push({ attempt: job.attempt, reason: (job.signal.reason as { code: string }).code });
               reject(job.signal.reason as Error);

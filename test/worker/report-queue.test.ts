@@ -1,8 +1,8 @@
 /**
  * Report jobs through the queue on real parts: storescu sends a series to the listener, the
  * completeness check sends the report job in its transaction, and the worker role runs the tiny model.
- * A job whose study files vanished from the store fails on every attempt and ends dead with its error,
- * listed by `jobs list`; a duplicate job for a run that has its report writes nothing.
+ * A job whose inference fails on every attempt ends dead with its error, and `jobs list` shows it. A
+ * duplicate job for a run that already has its report writes nothing.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -117,7 +117,7 @@ describe('report jobs through the queue', () => {
     return rows[0]!;
   }
 
-  it('makes a job whose inference always fails dead after its attempts, with the error on the job and the study', async () => {
+  it('ends a job that always fails dead, with its error', async () => {
     const { studyId, jobId } = await receiveAndComplete('unreadable');
     // A worker whose onnxruntime sessions are gone: every inference fails with the model's own error.
     const broken = await loadModel(path.join(REPOSITORY, 'test/fixtures/tiny-argus'));

@@ -97,7 +97,7 @@ export async function countJobsByQueue(manager: EntityManager): Promise<{ queue:
   return rows.map((row) => ({ queue: row.name, state: row.state, count: Number(row.count) }));
 }
 
-/** The earliest next attempt of a destination's pending or failed deliveries, if it has any. */
+/** Returns the earliest next attempt of a destination's pending or failed deliveries, if it has any. */
 export async function nextDeliveryAttempt(manager: EntityManager, destination: string): Promise<Date | undefined> {
   const rows = await queryRows<{ next: Date | null }>(
     manager,
