@@ -21,10 +21,10 @@ import { configureLogging } from '../../src/logging/logger.ts';
 import { GatewayMetrics } from '../../src/metrics/gateway-metrics.ts';
 import { loadModel, type ArgusModel } from '../../src/model/index.ts';
 import { JobQueue } from '../../src/queue/job-queue.ts';
-import { QUEUE_NAMES, QUEUE_SCHEMA } from '../../src/queue/queue-names.ts';
+import { JOB_PRIORITY, QUEUE_NAMES, QUEUE_SCHEMA } from '../../src/queue/queue-names.ts';
 import { JobScheduling } from '../../src/worker/job-scheduling.ts';
 import { startWorkerRole, type StartedRole } from '../../src/worker/queue-roles.ts';
-import { storescu } from '../helpers/dcmtk.ts';
+import { runTool, storescu } from '../helpers/dcmtk.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { REPOSITORY, runCli, waitFor } from '../helpers/service-process.ts';
 import { sharedData } from '../helpers/shared-data.ts';
@@ -93,8 +93,12 @@ describe('report jobs through the queue', () => {
    * Sends a new study of one series, completes it with the report job sent in the same transaction, and
    * returns the study and job ids.
    */
-  async function receiveAndComplete(name: string): Promise<{ studyId: string; jobId: string }> {
+  async function receiveAndComplete(name: string, accessionNumber?: string): Promise<{ studyId: string; jobId: string }> {
     const study = await buildSyntheticStudy({ sourceFile: SOURCE_SLICE, directory: path.join(workDirectory, 'studies', name), instanceCount: config.selection.minSlices });
+    if (accessionNumber) {
+      const modified = await runTool('dcmodify', ['-nb', '-m', `(0008,0050)=${accessionNumber}`, ...study.files.map((file) => file.path)]);
+      assert.equal(modified.code, 0, modified.stderr);
+    }
     const sent = await storescu({ port, calledAeTitle: 'ARGUS', paths: [study.directory] });
     assert.equal(sent.code, 0, sent.stderr);
     const jobs: { studyId: string; jobId: string }[] = [];
@@ -169,5 +173,20 @@ describe('report jobs through the queue', () => {
     assert.deepEqual(done[1]!.output, { outcome: 'skipped', reason: 'not_current' });
     const reports = await database.run((manager) => queryRows<{ job_id: string }>(manager, 'SELECT job_id FROM report WHERE study_id = $1', [studyId]));
     assert.deepEqual(reports, [{ job_id: jobId }]);
+  });
+
+  it('queues the job of a stat order as urgent', async () => {
+    // The RIS sent the study's order with priority S (stat); it is matched on the accession number.
+    await database.run((manager) =>
+      queryRows(
+        manager,
+        `INSERT INTO imaging_order (id, accession_number, patient_id, order_control, status, message_type, priority, received_at, updated_at)
+         VALUES (gen_random_uuid(), 'ACC-STAT-1', 'PAT-1', 'NW', 'active', 'ORM^O01', 'S', now(), now())
+         RETURNING id`,
+      ),
+    );
+    const { jobId } = await receiveAndComplete('stat', 'ACC-STAT-1');
+    const rows = await database.run((manager) => queryRows<{ priority: number }>(manager, `SELECT priority FROM ${QUEUE_SCHEMA}.job WHERE id = $1`, [jobId]));
+    assert.deepEqual(rows, [{ priority: JOB_PRIORITY.urgent }]);
   });
 });
