@@ -244,11 +244,18 @@ async function runDeliveryAction(
     return sendControlRequest(controlSocketPath(config), { ...request, actor });
   }
   const { approveDelivery, replayDelivery } = await import('./worker/delivery-admin.ts');
+  const { JobQueue } = await import('./queue/job-queue.ts');
+  const { JobScheduling } = await import('./worker/job-scheduling.ts');
   const opened = await openDatabase(config);
   try {
     await opened.database.migrate();
-    if (request.command === 'deliveries.approve') return await approveDelivery(opened.database, request.deliveryId, actor);
-    return await replayDelivery(opened.database, request.deliveryId, actor, { force: request.force });
+    // The running senders learn of the change at once through a delivery job in the same transaction.
+    const scheduling = new JobScheduling(JobQueue.forSending(opened.database), config);
+    const wake = async (manager: EntityManager, destination: string) => {
+      if (await queueInstalled(manager)) await scheduling.wakeDestinations(manager, [destination]);
+    };
+    if (request.command === 'deliveries.approve') return await approveDelivery(opened.database, request.deliveryId, actor, wake);
+    return await replayDelivery(opened.database, request.deliveryId, actor, { force: request.force, wake });
   } finally {
     await opened.close();
   }

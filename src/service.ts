@@ -43,7 +43,7 @@ import { OrderIntake } from './orders/order-intake.ts';
 import { OrderListener } from './orders/order-listener.ts';
 import { OrderStore } from './orders/order-store.ts';
 import { JobQueue } from './queue/job-queue.ts';
-import { approveDelivery, replayDelivery } from './worker/delivery-admin.ts';
+import { approveDelivery, replayDelivery, type WakeDestination } from './worker/delivery-admin.ts';
 import { outboxLeaseSeconds } from './worker/delivery-job.ts';
 import { JobScheduling } from './worker/job-scheduling.ts';
 import { startSchedulerRole, startSenderRole, startWorkerRole, type QueueRoleContext, type StartedRole } from './worker/queue-roles.ts';
@@ -118,8 +118,9 @@ export async function startService(config: AppConfig, options: { roles?: readonl
     const apiPort = await http.start();
     stoppers.push(() => http.stop());
 
+    const scheduling = new JobScheduling(queue, config);
     if (database.target.kind === 'pglite') {
-      const control = await startControlServer(config, database);
+      const control = await startControlServer(config, database, (manager, destination) => scheduling.wakeDestinations(manager, [destination]));
       stoppers.push(() => control.stop());
     }
 
@@ -128,7 +129,7 @@ export async function startService(config: AppConfig, options: { roles?: readonl
     const store = new InstanceStore(config.instanceDirectory, spoolDirectory);
     stoppers.push(async () => store.close());
 
-    const context: QueueRoleContext = { database, config, queue, scheduling: new JobScheduling(queue, config), metrics };
+    const context: QueueRoleContext = { database, config, queue, scheduling, metrics };
     const started: StartedRole[] = [];
     let listeningSince: Date | undefined = roles.has('listener') ? undefined : new Date();
     let sender: StartedRole | undefined;
@@ -263,7 +264,7 @@ async function loadListenerTls(config: AppConfig): Promise<ListenerTls | undefin
   };
 }
 
-async function startControlServer(config: AppConfig, database: Database): Promise<LocalControlServer> {
+async function startControlServer(config: AppConfig, database: Database, wake: WakeDestination): Promise<LocalControlServer> {
   const socketPath = controlSocketPath(config);
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
     throw new ServiceStartError(
@@ -282,8 +283,8 @@ async function startControlServer(config: AppConfig, database: Database): Promis
       if (typeof deliveryId !== 'string' || typeof actor !== 'string') {
         throw Object.assign(new Error(`${request.command} needs deliveryId and actor`), { code: 'invalid_request' });
       }
-      if (request.command === 'deliveries.approve') return approveDelivery(database, deliveryId, actor);
-      return replayDelivery(database, deliveryId, actor, { force: request.force === true });
+      if (request.command === 'deliveries.approve') return approveDelivery(database, deliveryId, actor, wake);
+      return replayDelivery(database, deliveryId, actor, { force: request.force === true, wake });
     }
     throw Object.assign(new Error(`unknown command "${String(request.command)}"`), { code: 'unknown_command' });
   });

@@ -202,6 +202,7 @@ function readOrderGroup(group: OrderGroup, sequence: number, messageType: OrderM
     }
   }
 
+  const priority = optional(tq1?.value(9, 1) || orc.value(7, 6) || obr?.value(27, 6));
   return {
     orderControl,
     status: cancelled ? 'cancelled' : 'active',
@@ -213,7 +214,7 @@ function readOrderGroup(group: OrderGroup, sequence: number, messageType: OrderM
     procedureCode: optional(obr?.value(4, 1)),
     procedureText: optional(obr?.value(4, 2)),
     procedureCodingSystem: optional(obr?.value(4, 3)),
-    priority: optional(tq1?.value(9, 1) || orc.value(7, 6) || obr?.value(27, 6)),
+    ...(priority === undefined ? {} : { priority }),
     patient,
   };
 }

@@ -129,6 +129,14 @@ export class JobQueue {
     });
   }
 
+  /**
+   * Opens the queues only to send jobs, without pg-boss's maintenance or schema installation: for a
+   * command-line action that wakes the running service. The caller checks that the schema exists.
+   */
+  static forSending(database: Database): JobQueue {
+    return new JobQueue(new PgBoss({ db: databaseExecutor(database), schema: QUEUE_SCHEMA, migrate: false, supervise: false, schedule: false } as PgBoss.ConstructorOptions), database);
+  }
+
   /** Creates the queue, or updates its settings when another process (or an earlier start) created it. */
   private async defineQueue(name: QueueName, settings: Omit<PgBoss.Queue, 'name'>): Promise<void> {
     const options = { ...settings, name };

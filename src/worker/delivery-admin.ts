@@ -3,6 +3,8 @@
  * Each action changes the row and writes its audit row in one transaction, under a row lock, so a sender
  * that finishes an attempt at the same moment cannot overwrite it.
  */
+import type { EntityManager } from 'typeorm';
+
 import type { Database } from '../db/database.ts';
 import { findDeliveredSuccessor, lockDelivery, releaseHeldDelivery, requeueDelivery } from '../db/queries/delivery.ts';
 import { recordAudit } from '../audit/record-audit.ts';
@@ -41,8 +43,14 @@ export interface DeliveryActionResult {
   previousControlId: string;
 }
 
+/**
+ * Wakes the sender of a destination in the transaction of the action, so the delivery job commits with
+ * the change (see JobScheduling.wakeDestinations).
+ */
+export type WakeDestination = (manager: EntityManager, destination: string) => Promise<void>;
+
 /** Releases a held delivery: it becomes pending and is sent in its destination's order. */
-export async function approveDelivery(database: Database, id: string, actor: string): Promise<DeliveryActionResult> {
+export async function approveDelivery(database: Database, id: string, actor: string, wake?: WakeDestination): Promise<DeliveryActionResult> {
   requireDeliveryId(id);
   const result = await database.transaction(async (manager) => {
     const delivery = await lockDelivery(manager, id);
@@ -63,6 +71,7 @@ export async function approveDelivery(database: Database, id: string, actor: str
       correlationId: delivery.controlId,
       details: { kind: delivery.kind, destination: delivery.destination },
     });
+    await wake?.(manager, delivery.destination);
     return { id, state: 'pending' as const, controlId: delivery.controlId, previousControlId: delivery.controlId };
   });
   logger.info('delivery approved', { deliveryId: id });
@@ -79,7 +88,7 @@ export async function replayDelivery(
   database: Database,
   id: string,
   actor: string,
-  options: { force?: boolean } = {},
+  options: { force?: boolean; wake?: WakeDestination } = {},
 ): Promise<DeliveryActionResult> {
   requireDeliveryId(id);
   const result = await database.transaction(async (manager) => {
@@ -129,6 +138,7 @@ export async function replayDelivery(
         forced: options.force === true && successor !== undefined,
       },
     });
+    await options.wake?.(manager, delivery.destination);
     return { id, state: 'pending' as const, controlId: renewed.controlId, previousControlId: delivery.controlId };
   });
   logger.info('delivery replayed', { deliveryId: id, messageControlId: result.controlId });

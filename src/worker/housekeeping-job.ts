@@ -5,8 +5,8 @@
  *   job was removed) gets a new report run;
  * - a study left in `processing` by a report job that ended without recording an outcome (its last
  *   attempt was lost with its worker) becomes `failed`, with the job's last error as the reason;
- * - a destination with due deliveries but no delivery job (a replay or approval from the command
- *   line, a sender that died mid-send) gets one.
+ * - a destination with due deliveries but no delivery job (a sender that died mid-send, rows written
+ *   before the queues existed) gets one.
  */
 import type { EntityManager } from 'typeorm';
 
