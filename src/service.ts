@@ -157,7 +157,7 @@ export async function startService(config: AppConfig, options: { roles?: readonl
         }),
       );
     }
-    // Runs first at shutdown: the process is not ready, no new job is taken, and running ones finish or go back.
+    // Runs after the listeners stop: no new job is taken, and running ones finish or go back to the queue.
     stoppers.push(async () => {
       readiness.markStopping();
       await Promise.all(started.map((role) => role.stop(config.queues.shutdownGraceSeconds)));
@@ -172,6 +172,9 @@ export async function startService(config: AppConfig, options: { roles?: readonl
       listeningSince = new Date();
       readiness.register('listener', () => true);
     }
+
+    // Runs first at shutdown, so probes see the process as not ready before anything stops.
+    stoppers.push(async () => readiness.markStopping());
 
     logger.info('service started', { roles: [...roles].join(','), port: dicomPort, aeTitle: roles.has('listener') ? config.dicom.listener.aeTitle : undefined });
     logger.info('HTTP server listening', { host: config.api.host, port: apiPort });

@@ -46,6 +46,7 @@ describe('fleet of processes on one PostgreSQL', () => {
   let workers: ServiceProcess[];
   let studies: SyntheticStudy[];
   let extraStudy: SyntheticStudy;
+  let lastStudy: SyntheticStudy;
 
   before(async () => {
     workDirectory = await mkdtemp(path.join(os.tmpdir(), 'argus-fleet-'));
@@ -54,11 +55,12 @@ describe('fleet of processes on one PostgreSQL', () => {
     const { port: risPort } = await ris.start();
     dicomPort = await freePort();
     studies = [];
-    for (let index = 0; index < STUDY_COUNT + 1; index++) {
+    for (let index = 0; index < STUDY_COUNT + 2; index++) {
       studies.push(
         await buildSyntheticStudy({ sourceFile: SOURCE_SLICE, directory: path.join(workDirectory, 'studies', `study-${index}`), instanceCount: SLICES_PER_STUDY }),
       );
     }
+    lastStudy = studies.pop()!;
     extraStudy = studies.pop()!;
 
     const shared = {
@@ -223,6 +225,31 @@ describe('fleet of processes on one PostgreSQL', () => {
     const ready = await fetch(`http://127.0.0.1:${await gateway.apiPort()}/health/ready`);
     assert.equal(ready.status, 200);
     assert.deepEqual(((await ready.json()) as { status: string }).status, 'ready');
+  });
+
+  it('finishes the running job on SIGTERM before exiting', async () => {
+    const alive: ServiceProcess[] = [];
+    for (const candidate of workers) if ((await scrapeIfAlive(candidate)) !== undefined) alive.push(candidate);
+    assert.equal(alive.length, 1);
+    const worker = alive[0]!;
+    const sent = await storescu({ port: dicomPort, calledAeTitle: 'ARGUS', paths: [lastStudy.directory] });
+    assert.equal(sent.code, 0, sent.stderr);
+    const studyId = await waitFor('the study to be processing', async () => {
+      const rows = await database.run((manager) =>
+        queryRows<{ id: string; state: string }>(manager, `SELECT id, state FROM study WHERE study_instance_uid = $1`, [lastStudy.studyInstanceUid]),
+      );
+      return rows[0]?.state === 'processing' ? rows[0].id : undefined;
+    }, 60_000, 20);
+
+    worker.signal('SIGTERM');
+    assert.equal(await worker.exitCode(), 0);
+    const rows = (await reports()).filter((candidate) => candidate.study_instance_uid === lastStudy.studyInstanceUid);
+    assert.equal(rows.length, 1, 'the stopping worker did not finish its job');
+    assert.ok(worker.logLines().some((line) => line.msg === 'report generated' && line.studyId === studyId));
+    const job = await database.run((manager) =>
+      queryRows<{ state: string; retry_count: number }>(manager, `SELECT state::text AS state, retry_count FROM ${QUEUE_SCHEMA}.job WHERE id = $1`, [rows[0]!.job_id]),
+    );
+    assert.deepEqual(job[0], { state: 'completed', retry_count: 0 });
   });
 
   async function scrapeIfAlive(process: ServiceProcess): Promise<string | undefined> {
