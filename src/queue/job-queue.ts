@@ -20,7 +20,7 @@ import { databaseExecutor, transactionExecutor } from './sql-executor.ts';
 
 const logger = getLogger('queue');
 
-/** A queued job waiting that long without being started is dropped by pg-boss; a month outlasts any outage worth waiting out. */
+/** A job still waiting after this long is archived by pg-boss without running; 30 days lets waiting jobs survive a long outage. */
 const WAITING_RETENTION_MINUTES = 30 * 24 * 60;
 /** Completed jobs stay in the job table for a day, for inspection, before pg-boss archives them. */
 const COMPLETED_ARCHIVE_SECONDS = 24 * 3600;
