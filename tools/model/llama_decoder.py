@@ -29,13 +29,39 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
+def scale_rope_frequencies(inv_freq: torch.Tensor, scaling: dict | None) -> torch.Tensor:
+    """Apply a Hugging Face-style rope_scaling dict to the rotary inverse frequencies.
+
+    "linear" divides every frequency by factor, which is the same as dividing positions by it. "llama3"
+    (Llama 3.1) divides only the low frequencies, whose wavelength exceeds
+    original_max_position_embeddings / low_freq_factor, keeps the high ones, whose wavelength is below
+    original_max_position_embeddings / high_freq_factor, and blends linearly in between.
+    """
+    if scaling is None:
+        return inv_freq
+    kind = scaling.get("rope_type", scaling.get("type"))
+    factor = float(scaling["factor"])
+    if kind == "linear":
+        return inv_freq / factor
+    if kind == "llama3":
+        low = float(scaling["low_freq_factor"])
+        high = float(scaling["high_freq_factor"])
+        context = float(scaling["original_max_position_embeddings"])
+        wavelength = 2 * math.pi / inv_freq
+        blend = ((context / wavelength - low) / (high - low)).clamp(0.0, 1.0)
+        blended = (1 - blend) * inv_freq / factor + blend * inv_freq
+        scaled = torch.where(wavelength > context / low, inv_freq / factor, blended)
+        return torch.where(wavelength < context / high, inv_freq, scaled)
+    raise ValueError(f"rope_scaling type {kind!r} is not supported; use linear or llama3")
+
+
 class RotaryEmbedding(nn.Module):
     """cos/sin tables for rotary position embeddings in the Llama layout (halves, not interleaved)."""
 
-    def __init__(self, head_dim: int, theta: float) -> None:
+    def __init__(self, head_dim: int, theta: float, scaling: dict | None = None) -> None:
         super().__init__()
         inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("inv_freq", scale_rope_frequencies(inv_freq, scaling), persistent=False)
 
     def forward(self, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         freqs = position_ids.to(torch.float32).unsqueeze(-1) * self.inv_freq
@@ -125,7 +151,7 @@ class LlamaDecoder(nn.Module):
     def __init__(self, config: TextConfig) -> None:
         super().__init__()
         self.config = config
-        self.rotary = RotaryEmbedding(config.head_dim, config.rope_theta)
+        self.rotary = RotaryEmbedding(config.head_dim, config.rope_theta, config.rope_scaling)
         self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.num_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)

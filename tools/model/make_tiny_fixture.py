@@ -25,6 +25,7 @@ from torch import nn
 
 from argus_model import ArgusConfig, ArgusModel, RMSNorm, TextConfig, VisionConfig
 from bpe_tokenizer import ByteLevelBpe
+from generation import GenerationSettings, generate
 from package import device_uid, write_package
 from phantom import Geometry, phantom_hu
 from preprocess import preprocess
@@ -41,6 +42,17 @@ MAX_NEW_TOKENS = 24
 # Greedy token ids only reproduce across runtimes when no step is a near-tie. The TypeScript test
 # allows 1e-4 of logit difference, so every step needs a top-1/top-2 gap far above that.
 MIN_TOP2_GAP = 1e-2
+# Beam search over 24 steps meets far more ranking cuts than greedy, and some land a few 1e-3 apart.
+# torch and onnxruntime scores differ by about 1e-5 after 24 steps, so 1e-3 still leaves a factor of 100.
+MIN_BEAM_MARGIN = 1e-3
+# Decoding settings with a reference run each: greedy and beam search, with and without the repetition
+# penalty and the n-gram ban. The tiny model never writes an end token, so every run uses the full budget.
+DECODING_CASES = [
+    {"name": "greedy", "num_beams": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "length_penalty": 1.0},
+    {"name": "greedy-penalties", "num_beams": 1, "repetition_penalty": 1.3, "no_repeat_ngram_size": 2, "length_penalty": 1.0},
+    {"name": "beam-3", "num_beams": 3, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "length_penalty": 1.0},
+    {"name": "beam-4-penalties", "num_beams": 4, "repetition_penalty": 1.5, "no_repeat_ngram_size": 3, "length_penalty": 0.8},
+]
 
 SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|pad|>", "<image>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
 CHAT_TEMPLATE = (
@@ -198,6 +210,32 @@ def top2_gaps(model: ArgusModel, embeds: torch.Tensor, generated: list[int]) -> 
     return gaps
 
 
+def write_decoding_reference(model: ArgusModel, embeds: torch.Tensor, end_token_ids: list[int]) -> list[dict]:
+    """Runs every DECODING_CASES entry; writes the greedy cases' per-step logits as <name>.step_logits.f32."""
+    cases = []
+    for case in DECODING_CASES:
+        settings = GenerationSettings(
+            max_new_tokens=MAX_NEW_TOKENS,
+            end_token_ids=end_token_ids,
+            num_beams=case["num_beams"],
+            repetition_penalty=case["repetition_penalty"],
+            no_repeat_ngram_size=case["no_repeat_ngram_size"],
+            length_penalty=case["length_penalty"],
+        )
+        result = generate(model, embeds, settings)
+        if min(result.margins) < (MIN_TOP2_GAP if case["num_beams"] == 1 else MIN_BEAM_MARGIN):
+            raise AssertionError(f"decoding case {case['name']} comes within {min(result.margins):.2e} of a tie; choose another SEED")
+        entry = {**case, "max_new_tokens": MAX_NEW_TOKENS, "generated_ids": result.token_ids, "min_margin": min(result.margins)}
+        if result.score is not None:
+            entry["score"] = result.score
+        if result.step_logits:
+            file = f"{case['name']}.step_logits.f32"
+            write_f32(REFERENCE_DIR / file, torch.stack(result.step_logits))
+            entry["step_logits"] = {"file": file, "shape": [len(result.step_logits), model.config.text.vocab_size]}
+        cases.append(entry)
+    return cases
+
+
 def main() -> None:
     random.seed(SEED)
     torch.manual_seed(SEED)
@@ -255,6 +293,9 @@ def main() -> None:
     if min(gaps) < MIN_TOP2_GAP:
         raise AssertionError(f"a greedy step has a top-2 logit gap of {min(gaps):.2e}; choose another SEED")
 
+    decoding = write_decoding_reference(model, embeds, config["end_token_ids"])
+    torch.save({"argus_config": model.config.to_dict(), "state_dict": model.state_dict()}, REFERENCE_DIR / "checkpoint.pt")
+
     write_f32(REFERENCE_DIR / "image_embeds.f32", image_embeds)
     reference = {
         "pixel_values": {"file": "coronal-lps.pixel_values.f32", "shape": list(pixel_values.shape)},
@@ -265,6 +306,7 @@ def main() -> None:
         "generated_ids": generated,
         "first_step_logits": [float(x) for x in first_logits],
         "min_top2_gap": min(gaps),
+        "decoding_cases": decoding,
     }
     (REFERENCE_DIR / "generation.json").write_text(json.dumps(reference, indent=1) + "\n")
     total = sum(path.stat().st_size for path in PACKAGE_DIR.iterdir())

@@ -25,6 +25,8 @@ FILES = {
     "tokenizer_config": "tokenizer_config.json",
 }
 SPECIAL_TOKEN_ROLES = ("image", "bos", "eos", "pad")
+# Decoding settings a spec may leave out; max_new_tokens has no default. generation.py defines them.
+GENERATION_DEFAULTS = {"num_beams": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "length_penalty": 1.0}
 
 
 def device_uid(value: uuid.UUID | None = None) -> str:
@@ -47,6 +49,8 @@ def build_config(model: ArgusModel, spec: dict, tokenizer_json: dict) -> dict:
             raise ValueError(f"token {content!r} is not in the tokenizer")
         return {"content": content, "id": ids[content]}
 
+    if "max_new_tokens" not in spec["generation"]:
+        raise ValueError("the spec's generation settings need max_new_tokens")
     special_tokens = {role: token(spec["special_tokens"][role]) for role in SPECIAL_TOKEN_ROLES}
     if spec["prompt"]["user"].count(special_tokens["image"]["content"]) != 1:
         raise ValueError("the user prompt must contain the image token exactly once")
@@ -75,6 +79,7 @@ def build_config(model: ArgusModel, spec: dict, tokenizer_json: dict) -> dict:
         },
         "pixel_shuffle": {"factor": list(config.pixel_shuffle_factor)},
         "projector": {
+            "type": config.projector_type,
             "input_size": config.projector_input_size,
             "hidden_size": config.projector_hidden_size,
             "output_size": config.text.hidden_size,
@@ -90,12 +95,13 @@ def build_config(model: ArgusModel, spec: dict, tokenizer_json: dict) -> dict:
             "rope_theta": config.text.rope_theta,
             "rms_norm_eps": config.text.rms_norm_eps,
             "max_position_embeddings": config.text.max_position_embeddings,
+            "rope_scaling": config.text.rope_scaling,
         },
         "num_image_tokens": config.num_image_tokens,
         "special_tokens": special_tokens,
         "end_token_ids": [token(content)["id"] for content in spec["end_tokens"]],
         "prompt": {"system": spec["prompt"]["system"], "user": spec["prompt"]["user"]},
-        "generation": {"max_new_tokens": spec["generation"]["max_new_tokens"]},
+        "generation": {**GENERATION_DEFAULTS, **spec["generation"]},
     }
 
 
