@@ -20,6 +20,23 @@ export interface PreprocessingCase {
   pixel_values: { file: string; shape: number[] };
 }
 
+/** One decoding run of tools/model/generation.py on the reference image. */
+export interface DecodingCase {
+  name: string;
+  num_beams: number;
+  repetition_penalty: number;
+  no_repeat_ngram_size: number;
+  length_penalty: number;
+  max_new_tokens: number;
+  generated_ids: number[];
+  /** Smallest distance to a tie over the run: top-2 logit gap (greedy) or ranking cut (beam). */
+  min_margin: number;
+  /** Beam search: sum of the log-probabilities of generated_ids. */
+  score?: number;
+  /** Greedy: raw logits of every step, [steps, vocab_size]. */
+  step_logits?: { file: string; shape: [number, number] };
+}
+
 export interface GenerationReference {
   pixel_values: { file: string; shape: number[] };
   prompt_text: string;
@@ -29,6 +46,7 @@ export interface GenerationReference {
   generated_ids: number[];
   first_step_logits: number[];
   min_top2_gap: number;
+  decoding_cases: DecodingCase[];
 }
 
 export function readFloat32(file: string): Float32Array {

@@ -1,0 +1,115 @@
+/**
+ * One forward step of embed_tokens.onnx and decoder_model_merged.onnx over a batch of sequences that
+ * share a KV cache layout. Greedy decoding uses a batch of one, beam search one row per beam.
+ */
+import { performance } from 'node:perf_hooks';
+import type { InferenceSession, OnnxValue } from 'onnxruntime-node';
+
+import { layerTensorName, type PackageConfig } from './package-config.ts';
+import { float32Output, runGraph, Tensor, type PackageSessions } from './sessions.ts';
+
+/** Past keys and values of every layer, each [batch, num_key_value_heads, past, head_dim]. Starts empty. */
+export class KvCache {
+  length = 0;
+  batch = 1;
+  readonly tensors = new Map<string, OnnxValue>();
+
+  constructor(private readonly config: PackageConfig) {
+    const { num_layers: layers, num_key_value_heads: heads, head_dim: headDim } = config.text;
+    for (let layer = 0; layer < layers; layer++) {
+      for (const kind of ['key', 'value'] as const) {
+        const name = layerTensorName(config.tensors[`past_${kind}`], layer);
+        this.tensors.set(name, new Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]));
+      }
+    }
+  }
+
+  /** Replaces the cache by the step's present.* outputs. */
+  update(outputs: InferenceSession.ReturnType, added: number): void {
+    const { tensors, text } = this.config;
+    for (let layer = 0; layer < text.num_layers; layer++) {
+      for (const kind of ['key', 'value'] as const) {
+        const present = layerTensorName(tensors[`present_${kind}`], layer);
+        const value = float32Output(outputs, present, this.config.files.decoder);
+        const past = layerTensorName(tensors[`past_${kind}`], layer);
+        this.tensors.set(past, new Tensor('float32', value.data, value.dims));
+      }
+    }
+    this.length += added;
+  }
+
+  /** Rebuilds the batch so that row i is a copy of old row rows[i]; beam search calls it after each step. */
+  selectRows(rows: readonly number[]): void {
+    for (const [name, tensor] of this.tensors) {
+      const [, heads, length, headDim] = tensor.dims as [number, number, number, number];
+      const source = (tensor as InstanceType<typeof Tensor>).data as Float32Array;
+      const rowSize = heads * length * headDim;
+      const data = new Float32Array(rows.length * rowSize);
+      rows.forEach((row, index) => data.set(source.subarray(row * rowSize, (row + 1) * rowSize), index * rowSize));
+      this.tensors.set(name, new Tensor('float32', data, [rows.length, heads, length, headDim]));
+    }
+    this.batch = rows.length;
+  }
+}
+
+/** Runs the graphs of one decoding and adds up the time spent inside onnxruntime. */
+export class DecoderSteps {
+  readonly cache: KvCache;
+  /** Milliseconds spent in InferenceSession.run, for the share of time outside onnxruntime. */
+  graphMs = 0;
+
+  constructor(
+    private readonly sessions: PackageSessions,
+    private readonly config: PackageConfig,
+  ) {
+    this.cache = new KvCache(config);
+  }
+
+  /** Embeddings of `ids` as one sequence ([1, ids.length]) or, with `perRow`, one id per batch row. */
+  async embed(ids: readonly number[], perRow = false): Promise<Float32Array> {
+    const dims = perRow ? [ids.length, 1] : [1, ids.length];
+    const inputIds = new Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), dims);
+    const file = this.config.files.embed_tokens;
+    const outputs = await this.run(this.sessions.embedTokens, file, { [this.config.tensors.input_ids]: inputIds });
+    return float32Output(outputs, this.config.tensors.inputs_embeds, file).data;
+  }
+
+  /**
+   * Runs the decoder over `length` new positions of every batch row (embeds is [batch, length, hidden])
+   * and returns the logits of each row's last position, [batch][vocab_size].
+   */
+  async step(embeds: Float32Array, length: number): Promise<Float32Array[]> {
+    const { tensors, text } = this.config;
+    const batch = this.cache.batch;
+    const total = this.cache.length + length;
+    const positions = new BigInt64Array(batch * length);
+    for (let row = 0; row < batch; row++) {
+      for (let i = 0; i < length; i++) positions[row * length + i] = BigInt(this.cache.length + i);
+    }
+    const feeds: InferenceSession.FeedsType = {
+      [tensors.inputs_embeds]: new Tensor('float32', embeds, [batch, length, text.hidden_size]),
+      [tensors.attention_mask]: new Tensor('int64', new BigInt64Array(batch * total).fill(1n), [batch, total]),
+      [tensors.position_ids]: new Tensor('int64', positions, [batch, length]),
+      ...Object.fromEntries(this.cache.tensors),
+    };
+
+    const file = this.config.files.decoder;
+    const outputs = await this.run(this.sessions.decoder, file, feeds);
+    const logits = float32Output(outputs, tensors.logits, file).data;
+    this.cache.update(outputs, length);
+    const vocab = text.vocab_size;
+    return Array.from({ length: batch }, (_, row) => {
+      const start = (row * length + length - 1) * vocab;
+      return logits.subarray(start, start + vocab);
+    });
+  }
+
+  private async run(session: InferenceSession, file: string, feeds: InferenceSession.FeedsType): Promise<InferenceSession.ReturnType> {
+    const started = performance.now();
+    try {
+      return await runGraph(session, file, feeds);
+    } finally {
+      this.graphMs += performance.now() - started;
+    }
+  }
+}
