@@ -238,7 +238,18 @@ async function startListenerRole(
 
 async function loadConfiguredModel(config: AppConfig): Promise<ArgusModel> {
   try {
-    return await loadModel(config.modelPackagePath, { intraOpThreads: config.model.intraOpThreads });
+    const { intraOpThreads, executionProvider, maxNewTokens, numBeams, repetitionPenalty, noRepeatNgramSize, endTokens } = config.model;
+    return await loadModel(config.modelPackagePath, {
+      intraOpThreads,
+      executionProvider,
+      generation: {
+        ...(maxNewTokens === undefined ? {} : { maxNewTokens }),
+        ...(numBeams === undefined ? {} : { numBeams }),
+        ...(repetitionPenalty === undefined ? {} : { repetitionPenalty }),
+        ...(noRepeatNgramSize === undefined ? {} : { noRepeatNgramSize }),
+        ...(endTokens === undefined ? {} : { endTokens }),
+      },
+    });
   } catch (error) {
     throw new ServiceStartError(
       `The model package in ${config.modelPackagePath} (model.packagePath) cannot be loaded: ${(error as Error).message}`,

@@ -3,6 +3,8 @@
  * The tiny package has random weights, so the checks are about the pipeline, not the words.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { ArgusRuntime } from '../../src/model/argus-model.ts';
@@ -112,5 +114,91 @@ describe('released model', () => {
     await runtime.release();
     await runtime.release();
     await assert.rejects(runtime.generate(cylinderVolume()), ModelReleasedError);
+  });
+});
+
+/** Content of a token id, read from the package's tokenizer.json. */
+async function tokenContent(id: number): Promise<string> {
+  const tokenizer = JSON.parse(await readFile(path.join(TINY_PACKAGE_DIR, 'tokenizer.json'), 'utf8')) as {
+    model: { vocab: Record<string, number> };
+  };
+  const entry = Object.entries(tokenizer.model.vocab).find(([, tokenId]) => tokenId === id);
+  assert.ok(entry, `token ${id} is not in the vocabulary`);
+  return entry[0];
+}
+
+describe('generation settings at load', () => {
+  const volume = cylinderVolume();
+
+  it('stops at a configured end token', async () => {
+    const plain = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    const full = await plain.generate(volume, { maxNewTokens: 8 });
+    await plain.release();
+    const third = full.tokenIds[2]!;
+    assert.equal(full.tokenIds.slice(0, 2).includes(third), false, 'the first two tokens differ from the third');
+
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1, generation: { endTokens: [await tokenContent(third)] } });
+    const report = await runtime.generate(volume, { maxNewTokens: 8 });
+    await runtime.release();
+    assert.deepEqual(report.tokenIds, full.tokenIds.slice(0, 3));
+  });
+
+  it('rejects an unknown end token', async () => {
+    await assert.rejects(ArgusRuntime.load(TINY_PACKAGE_DIR, { generation: { endTokens: ['<|no such token|>'] } }), /end token "<\|no such token\|>" is not in/);
+  });
+
+  it('rejects a beam width of zero', async () => {
+    await assert.rejects(ArgusRuntime.load(TINY_PACKAGE_DIR, { generation: { numBeams: 0 } }), RangeError);
+  });
+
+  it('applies the beam width to every call', async () => {
+    const plain = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    const perCall = await plain.generate(volume, { numBeams: 3 });
+    const greedy = await plain.generate(volume);
+    await plain.release();
+
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1, generation: { numBeams: 3 } });
+    const atLoad = await runtime.generate(volume);
+    await runtime.release();
+    assert.deepEqual(atLoad.tokenIds, perCall.tokenIds);
+    assert.notDeepEqual(atLoad.tokenIds, greedy.tokenIds);
+  });
+});
+
+describe('one runtime shared by jobs', () => {
+  const volume = cylinderVolume();
+
+  it('runs concurrent generations independently', async () => {
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    const greedyAlone = await runtime.generate(volume);
+    const beamAlone = await runtime.generate(volume, { numBeams: 3, repetitionPenalty: 1.2 });
+
+    const [greedy, beam] = await Promise.all([runtime.generate(volume), runtime.generate(volume, { numBeams: 3, repetitionPenalty: 1.2 })]);
+    await runtime.release();
+    assert.deepEqual(greedy.tokenIds, greedyAlone.tokenIds);
+    assert.deepEqual(beam.tokenIds, beamAlone.tokenIds);
+  });
+
+  it('lets a running generation finish on release', async () => {
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    let released: Promise<void> | undefined;
+    const report = await runtime.generate(volume, {
+      onToken: (count) => {
+        if (count === 1) released = runtime.release();
+      },
+    });
+    assert.equal(report.tokenIds.length, runtime.config.generation.max_new_tokens);
+    await released;
+    await assert.rejects(runtime.generate(volume), ModelReleasedError);
+  });
+
+  it('reports progress of a beam search', async () => {
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    const counts: number[] = [];
+    const report = await runtime.generate(volume, { numBeams: 2, maxNewTokens: 6, onToken: (count) => counts.push(count) });
+    await runtime.release();
+    assert.deepEqual(counts, counts.map((_, index) => index + 1));
+    assert.ok(counts.length >= report.tokenIds.length);
+    assert.ok(counts.length <= 6);
   });
 });

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 from torch import nn
 
@@ -34,6 +35,7 @@ SEED = 20250612
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = ROOT / "test" / "fixtures" / "tiny-argus"
 REFERENCE_DIR = ROOT / "test" / "fixtures" / "tiny-argus-reference"
+BROKEN_DIR = ROOT / "test" / "fixtures" / "tiny-argus-broken"
 CORPUS = Path(__file__).resolve().parent / "tiny_corpus.txt"
 
 # Enough merges to make whole words of the corpus single tokens while the vocabulary stays near 500.
@@ -236,11 +238,23 @@ def write_decoding_reference(model: ArgusModel, embeds: torch.Tensor, end_token_
     return cases
 
 
+def write_broken_graphs(package_dir: Path) -> None:
+    """Writes graphs that onnxruntime opens but that break the package contract, for the load-time checks.
+
+    embed_tokens.int32-input-ids.onnx takes int32 input_ids where the contract says int64. Gather accepts
+    both index types, so the graph itself stays valid.
+    """
+    graph = onnx.load(str(package_dir / "embed_tokens.onnx"))
+    graph.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.INT32
+    onnx.checker.check_model(graph)
+    onnx.save_model(graph, str(BROKEN_DIR / "embed_tokens.int32-input-ids.onnx"))
+
+
 def main() -> None:
     random.seed(SEED)
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
-    for directory in (PACKAGE_DIR, REFERENCE_DIR):
+    for directory in (PACKAGE_DIR, REFERENCE_DIR, BROKEN_DIR):
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
 
@@ -277,6 +291,7 @@ def main() -> None:
         "generation": {"max_new_tokens": MAX_NEW_TOKENS},
     }
     config = write_package(PACKAGE_DIR, model, spec, PACKAGE_DIR)
+    write_broken_graphs(PACKAGE_DIR)
 
     pixel_values = write_preprocessing_reference(config["preprocessing"], rng)
     prompt = render_prompt_reference("<|begin_of_text|>", SYSTEM_PROMPT, USER_PROMPT)
