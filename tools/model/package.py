@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from argus_model import ArgusModel
-from export_onnx import TENSOR_NAMES, export_graphs
+from export_onnx import TENSOR_NAMES, ExportOptions, export_graphs
 
 FORMAT = "argus-model-package"
 FORMAT_VERSION = 1
@@ -105,7 +105,7 @@ def build_config(model: ArgusModel, spec: dict, tokenizer_json: dict) -> dict:
     }
 
 
-def write_package(directory: Path, model: ArgusModel, spec: dict, tokenizer_dir: Path) -> dict:
+def write_package(directory: Path, model: ArgusModel, spec: dict, tokenizer_dir: Path, options: ExportOptions | None = None) -> dict:
     """Exports the graphs into `directory`, copies the tokenizer files and writes config.json."""
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer_json = json.loads((tokenizer_dir / FILES["tokenizer"]).read_text(encoding="utf-8"))
@@ -116,6 +116,20 @@ def write_package(directory: Path, model: ArgusModel, spec: dict, tokenizer_dir:
         if source.resolve() != (directory / FILES[key]).resolve():
             shutil.copyfile(source, directory / FILES[key])
     model.eval()
-    export_graphs(model, directory, FILES)
+    export_graphs(model, directory, FILES, options)
     (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return config
+
+
+def spec_from_config(config: dict, tokenizer_json: dict) -> dict:
+    """Rebuild the package spec that build_config() turned into this config.json, for a re-export."""
+    preprocessing = {key: value for key, value in config["preprocessing"].items() if key != "input_size"}
+    ids_to_content = {token_id: content for content, token_id in token_ids_by_content(tokenizer_json).items()}
+    return {
+        "model": {key: config["model"][key] for key in ("name", "version", "device_uid", "description")},
+        "preprocessing": preprocessing,
+        "special_tokens": {role: token["content"] for role, token in config["special_tokens"].items()},
+        "end_tokens": [ids_to_content[token_id] for token_id in config["end_token_ids"]],
+        "prompt": config["prompt"],
+        "generation": config["generation"],
+    }
