@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { getLogger } from '../logging/logger.ts';
 import type { CtVolume } from '../volume/ct-volume.ts';
 import { decode, splicedLength, type DecodeResult } from './decode.ts';
+import { EmbeddingCache } from './decoder-steps.ts';
 import { ModelPackageError, ModelReleasedError } from './errors.ts';
 import { resolveGeneration, type DecodingSettings, type GenerationOverrides } from './generation-settings.ts';
 import { CONFIG_FILE, readPackageConfig, type PackageConfig } from './package-config.ts';
@@ -70,6 +71,7 @@ export class ArgusRuntime implements ArgusModel {
   readonly identity: ModelIdentity;
   private sessions: PackageSessions | undefined;
   private readonly running = new Set<Promise<unknown>>();
+  private readonly embeddings: EmbeddingCache;
 
   private constructor(
     readonly config: PackageConfig,
@@ -80,6 +82,7 @@ export class ArgusRuntime implements ArgusModel {
     sessions: PackageSessions,
   ) {
     this.sessions = sessions;
+    this.embeddings = new EmbeddingCache(config.text.hidden_size);
     this.identity = { name: config.model.name, version: config.model.version, deviceUid: config.model.device_uid };
   }
 
@@ -175,7 +178,7 @@ export class ArgusRuntime implements ArgusModel {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.onToken === undefined ? {} : { onToken: options.onToken }),
       ...(options.keepStepLogits === undefined ? {} : { keepStepLogits: options.keepStepLogits }),
-    });
+    }, this.embeddings);
   }
 
   private requireSessions(): PackageSessions {

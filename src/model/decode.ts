@@ -10,7 +10,7 @@
 import { GenerationAbortedError } from './errors.ts';
 import { argmax, logSumExp, processLogits, type LogitsRules } from './logits.ts';
 import type { PackageConfig } from './package-config.ts';
-import { DecoderSteps } from './decoder-steps.ts';
+import { DecoderSteps, type EmbeddingCache } from './decoder-steps.ts';
 import type { PackageSessions } from './sessions.ts';
 import type { EncodedPrompt } from './tokenizer.ts';
 
@@ -67,8 +67,9 @@ export async function decode(
   prompt: EncodedPrompt,
   imageEmbeds: Float32Array,
   options: DecodeOptions,
+  embeddings?: EmbeddingCache,
 ): Promise<DecodeResult> {
-  const steps = new DecoderSteps(sessions, config);
+  const steps = new DecoderSteps(sessions, config, embeddings);
   const sequence = await splicePrompt(steps, config, prompt, imageEmbeds);
   const length = splicedLength(prompt, config);
   const settings: DecodeSettings = {
@@ -103,7 +104,7 @@ export async function greedyDecode(
 
 async function splicePrompt(steps: DecoderSteps, config: PackageConfig, prompt: EncodedPrompt, imageEmbeds: Float32Array): Promise<Float32Array> {
   const hidden = config.text.hidden_size;
-  const promptEmbeds = await steps.embed(prompt.inputIds);
+  const promptEmbeds = await steps.embedSequence(prompt.inputIds);
   const sequence = new Float32Array(splicedLength(prompt, config) * hidden);
   const before = prompt.imageTokenIndex * hidden;
   sequence.set(promptEmbeds.subarray(0, before), 0);
@@ -135,7 +136,7 @@ async function greedy(
     options.onToken?.(tokenIds.length);
     if (settings.endTokenIds.has(token) || tokenIds.length >= settings.budget) break;
 
-    const [next] = await steps.step(await steps.embed([token]), 1);
+    const [next] = await steps.step(await steps.embedTokens([token]), 1);
     logits = next!;
   }
   return options.keepStepLogits ? { tokenIds, stepLogits } : { tokenIds };
@@ -206,7 +207,7 @@ async function beamSearch(
     steps.cache.selectRows(rows);
     beams = nextBeams;
     scores = nextScores;
-    logits = await steps.step(await steps.embed(beams.map((tokenIds) => tokenIds.at(-1)!), true), 1);
+    logits = await steps.step(await steps.embedTokens(beams.map((tokenIds) => tokenIds.at(-1)!)), 1);
   }
 
   let best: Hypothesis | undefined;

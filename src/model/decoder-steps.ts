@@ -52,6 +52,32 @@ export class KvCache {
   }
 }
 
+/** Memory the embedding rows of one runtime may take, in bytes: 4096 rows of a 2048-wide model. */
+export const EMBEDDING_CACHE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Rows of embed_tokens.onnx by token id, shared by the decodings of one runtime, so that a token seen
+ * before costs no graph call. The contract keeps positions out of embed_tokens.onnx, so a row depends
+ * on its id alone and a stored row equals a fresh one. Once EMBEDDING_CACHE_BYTES are used, new ids
+ * are no longer stored.
+ */
+export class EmbeddingCache {
+  private readonly rows = new Map<number, Float32Array>();
+  private readonly maxRows: number;
+
+  constructor(hiddenSize: number) {
+    this.maxRows = Math.floor(EMBEDDING_CACHE_BYTES / (hiddenSize * Float32Array.BYTES_PER_ELEMENT));
+  }
+
+  get(id: number): Float32Array | undefined {
+    return this.rows.get(id);
+  }
+
+  set(id: number, row: Float32Array): void {
+    if (this.rows.size < this.maxRows) this.rows.set(id, row);
+  }
+}
+
 /** Runs the graphs of one decoding and adds up the time spent inside onnxruntime. */
 export class DecoderSteps {
   readonly cache: KvCache;
@@ -61,17 +87,36 @@ export class DecoderSteps {
   constructor(
     private readonly sessions: PackageSessions,
     private readonly config: PackageConfig,
+    private readonly embeddings: EmbeddingCache = new EmbeddingCache(config.text.hidden_size),
   ) {
     this.cache = new KvCache(config);
   }
 
-  /** Embeddings of `ids` as one sequence ([1, ids.length]) or, with `perRow`, one id per batch row. */
-  async embed(ids: readonly number[], perRow = false): Promise<Float32Array> {
-    const dims = perRow ? [ids.length, 1] : [1, ids.length];
-    const inputIds = new Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), dims);
+  /** Embeddings of `ids` as one sequence, [ids.length, hidden]; runs embed_tokens.onnx once. */
+  async embedSequence(ids: readonly number[]): Promise<Float32Array> {
+    const inputIds = new Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), [1, ids.length]);
     const file = this.config.files.embed_tokens;
     const outputs = await this.run(this.sessions.embedTokens, file, { [this.config.tensors.input_ids]: inputIds });
     return float32Output(outputs, this.config.tensors.inputs_embeds, file).data;
+  }
+
+  /** Embeddings of one new token per batch row, [ids.length, hidden], from the cache where possible. */
+  async embedTokens(ids: readonly number[]): Promise<Float32Array> {
+    const hidden = this.config.text.hidden_size;
+    const missing = [...new Set(ids.filter((id) => this.embeddings.get(id) === undefined))];
+    const fetched = new Map<number, Float32Array>();
+    if (missing.length > 0) {
+      const data = await this.embedSequence(missing);
+      missing.forEach((id, index) => {
+        const row = data.slice(index * hidden, (index + 1) * hidden);
+        fetched.set(id, row);
+        this.embeddings.set(id, row);
+      });
+    }
+
+    const embeds = new Float32Array(ids.length * hidden);
+    ids.forEach((id, index) => embeds.set(this.embeddings.get(id) ?? fetched.get(id)!, index * hidden));
+    return embeds;
   }
 
   /**

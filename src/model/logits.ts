@@ -21,13 +21,15 @@ export interface LogitsRules {
 }
 
 /**
- * Returns a copy of one sequence's logits with the repetition penalty and the n-gram ban applied.
+ * Returns a copy of one sequence's logits with the repetition penalty and the n-gram ban applied, or
+ * `logits` itself when neither rule is on, so callers must not modify the result.
  *
  * The penalty divides a positive logit of every generated token by the penalty and multiplies a
  * negative one by it (the CTRL rule, as in transformers). The ban sets to -Infinity each token that
  * would complete an n-gram already present in `generated`.
  */
 export function processLogits(logits: Float32Array, generated: readonly number[], rules: LogitsRules): Float32Array {
+  if (rules.repetitionPenalty === 1 && rules.noRepeatNgramSize <= 0) return logits;
   const processed = logits.slice();
   if (rules.repetitionPenalty !== 1) {
     for (const id of new Set(generated)) {

@@ -37,6 +37,11 @@ describe('logits processing', () => {
     assert.equal(bannedNgramTokens([1, 2], 3).size, 0);
   });
 
+  it('returns the input when no rule is on', () => {
+    const logits = Float32Array.from([1, 2]);
+    assert.equal(processLogits(logits, [0, 1], { repetitionPenalty: 1, noRepeatNgramSize: 0 }), logits);
+  });
+
   it('banned tokens get -Infinity', () => {
     const processed = processLogits(Float32Array.from([0, 1, 2]), [2, 2], { repetitionPenalty: 1, noRepeatNgramSize: 2 });
     assert.deepEqual([...processed], [0, 1, -Infinity]);

@@ -97,3 +97,24 @@ describe('export with fp16 weights and external data', () => {
     });
   });
 });
+
+describe('verify.py', () => {
+  const checkpoint = path.resolve(TOOLS_DIR, '../../test/fixtures/tiny-argus-reference/checkpoint.pt');
+  const tinyPackage = path.resolve(TOOLS_DIR, '../../test/fixtures/tiny-argus');
+
+  it('passes on the tiny package with beam search', async () => {
+    const output = await runTool('verify.py', ['--checkpoint', checkpoint, '--package', tinyPackage, '--num-beams', '3', '--seed', '1']);
+    assert.match(output, /tokens agree: yes/);
+    assert.match(output, /beam score: pytorch -?\d+\.\d+, onnxruntime -?\d+\.\d+/);
+  });
+
+  it('fails when the difference exceeds the tolerance', async () => {
+    await assert.rejects(runTool('verify.py', ['--checkpoint', checkpoint, '--package', tinyPackage, '--tolerance', '0']), (error: unknown) => {
+      const cause = (error as Error).cause as { code?: number; stdout?: string };
+      assert.equal(cause.code, 1);
+      assert.match(cause.stdout ?? '', /tokens agree: yes/);
+      assert.match(cause.stdout ?? '', /max \|logit difference\|: \d\.\d+e-\d+ over 24 steps/);
+      return true;
+    });
+  });
+});
