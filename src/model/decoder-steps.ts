@@ -83,6 +83,8 @@ export class DecoderSteps {
   readonly cache: KvCache;
   /** Milliseconds spent in InferenceSession.run, for the share of time outside onnxruntime. */
   graphMs = 0;
+  /** All-ones attention mask storage, grown as needed; the mask never has a zero because nothing is padded. */
+  private ones = new BigInt64Array(0);
 
   constructor(
     private readonly sessions: PackageSessions,
@@ -133,7 +135,7 @@ export class DecoderSteps {
     }
     const feeds: InferenceSession.FeedsType = {
       [tensors.inputs_embeds]: new Tensor('float32', embeds, [batch, length, text.hidden_size]),
-      [tensors.attention_mask]: new Tensor('int64', new BigInt64Array(batch * total).fill(1n), [batch, total]),
+      [tensors.attention_mask]: new Tensor('int64', this.allOnes(batch * total), [batch, total]),
       [tensors.position_ids]: new Tensor('int64', positions, [batch, length]),
       ...Object.fromEntries(this.cache.tensors),
     };
@@ -147,6 +149,12 @@ export class DecoderSteps {
       const start = (row * length + length - 1) * vocab;
       return logits.subarray(start, start + vocab);
     });
+  }
+
+  /** A view of `length` ones; reusing one buffer saves an allocation and a fill per step. */
+  private allOnes(length: number): BigInt64Array {
+    if (this.ones.length < length) this.ones = new BigInt64Array(Math.max(length, 2 * this.ones.length)).fill(1n);
+    return this.ones.subarray(0, length);
   }
 
   private async run(session: InferenceSession, file: string, feeds: InferenceSession.FeedsType): Promise<InferenceSession.ReturnType> {
