@@ -33,7 +33,7 @@ const run = promisify(execFile);
 const REPOSITORY = fileURLToPath(new URL('..', import.meta.url));
 const TORCH_BENCH = path.join(REPOSITORY, 'tools/model/bench_torch.py');
 const TARGETS = { tokensPerSecondRatio: 1.5, outsideShare: 0.1 };
-// Seed of the input noise; any fixed value gives both sides the same input.
+// Seed of the input noise. Any fixed value gives both sides the same input.
 const SEED = 20250612;
 
 const { values } = parseArgs({
@@ -51,7 +51,7 @@ const runs = Number(values.runs);
 const maxNewTokens = Number(values['max-new-tokens']);
 const threads = Number(values.threads);
 
-/** Deterministic uniform [0, 1) noise (mulberry32), so that every run sees the same input. */
+/** Returns deterministic uniform [0, 1) noise (mulberry32), so that every run gets the same input. */
 function noise(length: number, seed: number): Float32Array {
   const data = new Float32Array(length);
   let state = seed >>> 0;

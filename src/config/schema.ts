@@ -352,13 +352,13 @@ export const configSchema = z
         executionProvider: z.enum(['cpu', 'cuda']).default('cpu'),
         /** Upper limit of generated tokens; absent: the package's own setting. */
         maxNewTokens: z.number().int().positive().max(8192).optional(),
-        /** Beam width: 1 decodes greedily, more runs beam search; absent: the package's own setting. */
+        /** Beam width: 1 decodes greedily, more runs beam search. Absent: the package's own setting. */
         numBeams: z.number().int().min(1).max(64).optional(),
-        /** Penalty on tokens already generated, 1 for none; absent: the package's own setting. */
+        /** Penalty on tokens already generated, 1 for none. Absent: the package's own setting. */
         repetitionPenalty: z.number().positive().max(10).optional(),
-        /** n-grams of generated tokens that must not occur twice, 0 for no limit; absent: the package's own setting. */
+        /** Length of the n-grams of generated tokens that must not occur twice, 0 for no limit. Absent: the package's own setting. */
         noRepeatNgramSize: z.number().int().min(0).max(64).optional(),
-        /** Contents of the tokens that end generation, e.g. ["<|end|>"]; absent: the package's end_token_ids. */
+        /** Contents of the tokens that end generation, e.g. ["<|end|>"]. Absent: the package's end_token_ids. */
         endTokens: z.array(z.string().min(1)).min(1).optional(),
       })
       .strict()

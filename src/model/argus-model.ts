@@ -64,8 +64,8 @@ export async function loadModel(packageDir: string, options: LoadModelOptions = 
 /**
  * ArgusModel plus the individual stages, which tests and tools call on their own inputs.
  *
- * One instance serves every job of a worker: generate() keeps no state between calls, and onnxruntime
- * sessions accept concurrent run() calls, so jobs may generate at the same time.
+ * One instance serves every job of a worker. generate() keeps no state between calls, and the runs of
+ * concurrent calls interleave step by step on the same onnxruntime sessions.
  */
 export class ArgusRuntime implements ArgusModel {
   readonly identity: ModelIdentity;

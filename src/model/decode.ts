@@ -18,9 +18,9 @@ export { argmax } from './logits.ts';
 
 export interface DecodeOptions {
   maxNewTokens: number;
-  /** Ids that stop a sequence; default config.json end_token_ids. */
+  /** Ids that stop a sequence. Default: config.json end_token_ids. */
   endTokenIds?: readonly number[];
-  /** 1 (the default) decodes greedily; more runs beam search. */
+  /** Beam width. 1, the default, decodes greedily. */
   numBeams?: number;
   /** Default 1 (off). */
   repetitionPenalty?: number;
@@ -91,7 +91,7 @@ export async function decode(
   return { ...result, firstStepLogits, graphMs: steps.graphMs };
 }
 
-/** Greedy decoding; kept for callers of the first release of this module. */
+/** Runs greedy decoding whatever options.numBeams is. Kept for callers of the first release of this module. */
 export async function greedyDecode(
   sessions: PackageSessions,
   config: PackageConfig,

@@ -38,7 +38,7 @@ export class KvCache {
     this.length += added;
   }
 
-  /** Rebuilds the batch so that row i is a copy of old row rows[i]; beam search calls it after each step. */
+  /** Rebuilds the batch so that row i is a copy of old row rows[i]. Beam search calls it after each step. */
   selectRows(rows: readonly number[]): void {
     for (const [name, tensor] of this.tensors) {
       const [, heads, length, headDim] = tensor.dims as [number, number, number, number];
@@ -52,7 +52,7 @@ export class KvCache {
   }
 }
 
-/** Memory the embedding rows of one runtime may take, in bytes: 4096 rows of a 2048-wide model. */
+/** Memory the embedding rows of one runtime may take, in bytes, e.g. 4096 rows of a 2048-wide model. */
 export const EMBEDDING_CACHE_BYTES = 32 * 1024 * 1024;
 
 /**
@@ -83,7 +83,7 @@ export class DecoderSteps {
   readonly cache: KvCache;
   /** Milliseconds spent in InferenceSession.run, for the share of time outside onnxruntime. */
   graphMs = 0;
-  /** All-ones attention mask storage, grown as needed; the mask never has a zero because nothing is padded. */
+  /** All-ones attention mask storage, grown as needed. The mask never has a zero because nothing is padded. */
   private ones = new BigInt64Array(0);
 
   constructor(
@@ -94,7 +94,7 @@ export class DecoderSteps {
     this.cache = new KvCache(config);
   }
 
-  /** Embeddings of `ids` as one sequence, [ids.length, hidden]; runs embed_tokens.onnx once. */
+  /** Embeds `ids` as one sequence, [ids.length, hidden], in one run of embed_tokens.onnx. */
   async embedSequence(ids: readonly number[]): Promise<Float32Array> {
     const inputIds = new Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), [1, ids.length]);
     const file = this.config.files.embed_tokens;
@@ -102,7 +102,7 @@ export class DecoderSteps {
     return float32Output(outputs, this.config.tensors.inputs_embeds, file).data;
   }
 
-  /** Embeddings of one new token per batch row, [ids.length, hidden], from the cache where possible. */
+  /** Embeds one new token per batch row, [ids.length, hidden], taking cached rows where possible. */
   async embedTokens(ids: readonly number[]): Promise<Float32Array> {
     const hidden = this.config.text.hidden_size;
     const missing = [...new Set(ids.filter((id) => this.embeddings.get(id) === undefined))];
@@ -151,7 +151,7 @@ export class DecoderSteps {
     });
   }
 
-  /** A view of `length` ones; reusing one buffer saves an allocation and a fill per step. */
+  /** Returns a view of `length` ones. Reusing one buffer saves an allocation and a fill per step. */
   private allOnes(length: number): BigInt64Array {
     if (this.ones.length < length) this.ones = new BigInt64Array(Math.max(length, 2 * this.ones.length)).fill(1n);
     return this.ones.subarray(0, length);

@@ -77,7 +77,7 @@ export class GenerationAbortedError extends ModelError {
 }
 
 /**
- * What to install for each execution provider other than the CPU. onnxruntime-node downloads its CUDA
+ * Installation hints for each execution provider other than the CPU. onnxruntime-node downloads its CUDA
  * provider only when installed with --onnxruntime-node-install=cuda12 (see its script/install.js), and
  * onnxruntime's CUDA 12 builds need the CUDA 12 and cuDNN 9 libraries (onnxruntime.ai, CUDA Execution
  * Provider requirements).

@@ -8,15 +8,15 @@ import type { PackageTokenizer } from './tokenizer.ts';
 export interface GenerationOverrides {
   /** Maximum number of generated tokens, the end token included. */
   maxNewTokens?: number;
-  /** 1 decodes greedily; more runs beam search with that many beams (at most 64). */
+  /** Beam width. 1 decodes greedily, and more runs beam search with that many beams (at most 64). */
   numBeams?: number;
-  /** Above 1 discourages tokens already generated; 1 is off. */
+  /** Repetition penalty. Above 1 it discourages tokens already generated, and 1 is off. */
   repetitionPenalty?: number;
-  /** n > 0 stops any n-gram of generated tokens from occurring twice; 0 is off. */
+  /** n > 0 stops any n-gram of generated tokens from occurring twice, and 0 is off. */
   noRepeatNgramSize?: number;
   /** Beam search ranks finished sequences by score / length ** lengthPenalty. */
   lengthPenalty?: number;
-  /** Contents of the tokens that stop generation, such as "<|end|>"; replaces config.json end_token_ids. */
+  /** Contents of the tokens that stop generation, such as "<|end|>". They replace config.json end_token_ids. */
   endTokens?: readonly string[];
 }
 
@@ -29,10 +29,10 @@ export interface DecodingSettings {
   endTokenIds: readonly number[];
 }
 
-/** Largest beam width accepted; each beam is one more row of the decoder batch and of the KV cache. */
+/** Largest beam width accepted. Each beam is one more row of the decoder batch and of the KV cache. */
 export const MAX_BEAMS = 64;
 
-/** Applies `overrides` to `base` (default: the package's own settings); throws RangeError on an invalid value. */
+/** Applies `overrides` to `base`, by default the package's own settings. Throws RangeError on an invalid value. */
 export function resolveGeneration(
   config: PackageConfig,
   tokenizer: PackageTokenizer,

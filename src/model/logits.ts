@@ -5,7 +5,7 @@
  * template and image placeholder rather than report text.
  */
 
-/** Index of the largest value; the first one wins a tie, as in torch.argmax. */
+/** Returns the index of the largest value. The first one wins a tie, as in torch.argmax. */
 export function argmax(values: Float32Array): number {
   let best = 0;
   for (let i = 1; i < values.length; i++) {
@@ -14,7 +14,7 @@ export function argmax(values: Float32Array): number {
   return best;
 }
 
-/** Settings of processLogits(); 1 and 0 turn the rules off. */
+/** Settings of processLogits(). A penalty of 1 and a size of 0 turn the rules off. */
 export interface LogitsRules {
   repetitionPenalty: number;
   noRepeatNgramSize: number;
@@ -41,7 +41,7 @@ export function processLogits(logits: Float32Array, generated: readonly number[]
   return processed;
 }
 
-/** Tokens that would repeat an n-gram of `generated` if appended to it; none when size is 0. */
+/** Returns the tokens that would repeat an n-gram of `generated` if appended to it, none when size is 0. */
 export function bannedNgramTokens(generated: readonly number[], size: number): Set<number> {
   const banned = new Set<number>();
   if (size <= 0 || generated.length < size) return banned;
@@ -60,7 +60,7 @@ export function bannedNgramTokens(generated: readonly number[], size: number): S
   return banned;
 }
 
-/** log(sum(exp(values))), computed in double precision; -Infinity entries contribute nothing. */
+/** Returns log(sum(exp(values))) in double precision. Entries of -Infinity contribute nothing. */
 export function logSumExp(values: Float32Array): number {
   let max = -Infinity;
   for (const value of values) if (value > max) max = value;

@@ -52,13 +52,13 @@ const specialToken = z.object({ content: z.string().min(1), id: tokenId });
 /** Decoding defaults of the package; decode.ts describes each rule. The service configuration may override them. */
 export const generationSchema = z.object({
   max_new_tokens: positiveInt,
-  /** 1 decodes greedily; more runs beam search with that many beams. */
+  /** Beam width. 1 decodes greedily, and more runs beam search with that many beams. */
   num_beams: positiveInt.max(64).default(1),
-  /** 1 turns it off; above 1 discourages tokens already generated. */
+  /** Repetition penalty. 1 turns it off, and above 1 it discourages tokens already generated. */
   repetition_penalty: z.number().positive().default(1),
-  /** 0 turns it off; n bans any n-gram of generated tokens from occurring twice. */
+  /** No-repeat n-gram size. 0 turns it off, and n bans any n-gram of generated tokens from occurring twice. */
   no_repeat_ngram_size: z.number().int().nonnegative().default(0),
-  /** Exponent of the length that divides a finished beam's score; 0 ranks by the plain sum of log-probabilities. */
+  /** Exponent of the length that divides a finished beam's score. 0 ranks by the plain sum of log-probabilities. */
   length_penalty: z.number().default(1),
 });
 

@@ -74,7 +74,7 @@ export class PackageTokenizer {
     return loaded;
   }
 
-  /** Id of a token given by its content, such as "<|end|>"; undefined when the vocabulary lacks it. */
+  /** Returns the id of a token given by its content, such as "<|end|>", or undefined when the vocabulary lacks it. */
   tokenId(content: string): number | undefined {
     return this.tokenizer.token_to_id(content) ?? undefined;
   }

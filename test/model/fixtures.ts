@@ -12,7 +12,7 @@ import type { PreprocessingConfig } from '../../src/model/package-config.ts';
 const testDir = path.dirname(fileURLToPath(import.meta.url));
 export const TINY_PACKAGE_DIR = path.resolve(testDir, '../fixtures/tiny-argus');
 export const REFERENCE_DIR = path.resolve(testDir, '../fixtures/tiny-argus-reference');
-/** Graphs that break the package contract on purpose; tools/model/make_tiny_fixture.py writes them. */
+/** Graphs that break the package contract on purpose, written by tools/model/make_tiny_fixture.py. */
 export const BROKEN_GRAPHS_DIR = path.resolve(testDir, '../fixtures/tiny-argus-broken');
 
 export interface PreprocessingCase {

@@ -1,5 +1,5 @@
 /**
- * Logits processing rules on hand-computed cases; the reference tests cover them against PyTorch.
+ * Logits processing rules on hand-computed cases. The reference tests cover them against PyTorch.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

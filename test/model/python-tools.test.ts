@@ -18,7 +18,7 @@ import { maxAbsDifference, readFloat32 } from './fixtures.ts';
 
 const run = promisify(execFile);
 const TOOLS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../tools/model');
-// Debian's interpreter, which has python3-torch; a python3 earlier on PATH may not.
+// Debian's interpreter, which has python3-torch. A python3 earlier on PATH may lack it.
 const PYTHON = '/usr/bin/python3';
 // Same tolerance as the float32 fixture: the reference rounds its weights to float16 exactly where the
 // export stores them, so both sides compute the same float32 function.
@@ -30,7 +30,7 @@ async function runTool(script: string, args: string[]): Promise<string> {
     return stdout;
   } catch (error) {
     const { stderr } = error as { stderr?: string };
-    throw new Error(`${script} failed; it needs Debian's python3-torch and python3-onnx.\n${stderr ?? String(error)}`, { cause: error });
+    throw new Error(`${script} failed. It needs Debian's python3-torch and python3-onnx.\n${stderr ?? String(error)}`, { cause: error });
   }
 }
 

@@ -28,7 +28,7 @@ from safetensors_io import write_safetensors
 
 
 def hf_llama_weights(model: ArgusModel) -> dict[str, torch.Tensor]:
-    """The decoder's weights under transformers' LlamaForCausalLM names, written out one by one."""
+    """Return the decoder's weights under transformers' LlamaForCausalLM names, written out one by one."""
     weights = {
         "model.embed_tokens.weight": model.embed_tokens.weight,
         "model.norm.weight": model.decoder.norm.weight,

@@ -99,7 +99,10 @@ def convert_llama_state_dict(hf_state: dict[str, torch.Tensor], text: TextConfig
     missing = sorted(key for key in expected if key not in hf_state)
     unknown = sorted(key for key in hf_state if key not in expected and not IGNORED_LLAMA_KEYS.match(key))
     if missing or unknown:
-        raise ValueError(f"the Llama weights do not match the config: missing {missing[:5]}, unexpected {unknown[:5]}")
+        raise ValueError(
+            f"the Llama weights do not match its config.json: {len(missing)} missing {missing[:5]}, "
+            f"{len(unknown)} unexpected {unknown[:5]}; check num_hidden_layers and tie_word_embeddings"
+        )
     for source, target in expected.items():
         converted[target] = hf_state[source].to(torch.float32)
     return converted

@@ -35,7 +35,7 @@ FP16_MIN_ELEMENTS = 1024
 
 @dataclass
 class ExportOptions:
-    """How the graphs store their weights.
+    """Weight storage settings of the exported graphs.
 
     fp16 stores large weights as float16 behind a Cast to float32, so graph inputs, outputs and the
     arithmetic stay float32 and the package contract does not change. external_data is "auto" (only

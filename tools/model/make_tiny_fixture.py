@@ -241,7 +241,7 @@ def write_decoding_reference(model: ArgusModel, embeds: torch.Tensor, end_token_
 def write_broken_graphs(package_dir: Path) -> None:
     """Writes graphs that onnxruntime opens but that break the package contract, for the load-time checks.
 
-    embed_tokens.int32-input-ids.onnx takes int32 input_ids where the contract says int64. Gather accepts
+    embed_tokens.int32-input-ids.onnx takes int32 input_ids where the contract requires int64. Gather accepts
     both index types, so the graph itself stays valid.
     """
     graph = onnx.load(str(package_dir / "embed_tokens.onnx"))

@@ -49,7 +49,7 @@ def run_onnx_side(package: Path, pixel_file: Path, args: argparse.Namespace) -> 
 
 
 def teacher_forced_logits(model: ArgusModel, embeds: torch.Tensor, tokens: list[int]) -> list[torch.Tensor]:
-    """The logits torch gives at each step when fed `tokens`, one step at a time with the KV cache."""
+    """Return the logits torch gives at each step when fed `tokens`, one step at a time with the KV cache."""
     with torch.no_grad():
         seq = embeds.shape[1]
         mask = torch.ones(1, seq, dtype=torch.int64)
