@@ -11,7 +11,7 @@ import { getLogger } from '../logging/logger.ts';
 import type { CtVolume } from '../volume/ct-volume.ts';
 import { decode, splicedLength, type DecodeResult } from './decode.ts';
 import { EmbeddingCache } from './decoder-steps.ts';
-import { ModelPackageError, ModelReleasedError } from './errors.ts';
+import { GenerationAbortedError, ModelPackageError, ModelReleasedError } from './errors.ts';
 import { resolveGeneration, type DecodingSettings, type GenerationOverrides } from './generation-settings.ts';
 import { CONFIG_FILE, readPackageConfig, type PackageConfig } from './package-config.ts';
 import { preprocessVolume, type PixelValues } from './preprocess.ts';
@@ -145,6 +145,7 @@ export class ArgusRuntime implements ArgusModel {
   }
 
   private async generateWith(sessions: PackageSessions, volume: CtVolume, options: GenerateOptions): Promise<GeneratedReport> {
+    if (options.signal?.aborted) throw new GenerationAbortedError(0, options.signal.reason);
     const started = performance.now();
     const pixelValues = this.preprocess(volume);
     const preprocessed = performance.now();

@@ -108,6 +108,38 @@ describe('generate on a CT volume', () => {
   });
 });
 
+describe('cancellation', () => {
+  const volume = cylinderVolume();
+
+  it('stops a beam search when the signal aborts', async () => {
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    const controller = new AbortController();
+    const generation = runtime.generate(volume, {
+      numBeams: 3,
+      signal: controller.signal,
+      onToken: (count) => {
+        if (count === 3) controller.abort(new Error('job cancelled'));
+      },
+    });
+    await assert.rejects(generation, (error: unknown) => {
+      assert.ok(error instanceof GenerationAbortedError, `got ${String(error)}`);
+      assert.equal(error.tokensGenerated, 3);
+      return true;
+    });
+    await runtime.release();
+  });
+
+  it('rejects a signal aborted before the start', async () => {
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    await assert.rejects(runtime.generate(volume, { signal: AbortSignal.abort() }), (error: unknown) => {
+      assert.ok(error instanceof GenerationAbortedError, `got ${String(error)}`);
+      assert.equal(error.tokensGenerated, 0);
+      return true;
+    });
+    await runtime.release();
+  });
+});
+
 describe('released model', () => {
   it('rejects generate after release', async () => {
     const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR);

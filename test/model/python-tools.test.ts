@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -68,6 +68,12 @@ describe('export with fp16 weights and external data', () => {
     for (const graph of ['vision_encoder.onnx', 'embed_tokens.onnx', 'decoder_model_merged.onnx']) {
       await access(path.join(packageDir(), `${graph}_data`));
     }
+  });
+
+  it('keeps small weights inside the graphs by default', async () => {
+    const files = await readdir(path.join(packageDir(), 'auto'));
+    assert.ok(files.includes('decoder_model_merged.onnx'), `files: ${files.join(', ')}`);
+    assert.deepEqual(files.filter((file) => file.endsWith('_data')), []);
   });
 
   it('reproduces the PyTorch reference', async () => {

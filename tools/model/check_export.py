@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """Exports the tiny fixture again with float16 weights in external data files, plus a PyTorch reference.
 
+It also writes the same export with the default external-data setting to <out>/auto, where the small
+graphs must keep their weights inside.
+
 test/model/python-tools.test.ts runs this and checks that the runtime loads the package and reproduces
 the reference. The reference model has its weights rounded to float16 and back exactly where the
 export stores float16, so both sides compute the same function in float32 and the tolerance of the
@@ -51,7 +54,10 @@ def main() -> None:
     model = load_checkpoint(REFERENCE_DIR / "checkpoint.pt")
     config = json.loads((PACKAGE_DIR / "config.json").read_text(encoding="utf-8"))
     tokenizer_json = json.loads((PACKAGE_DIR / FILES["tokenizer"]).read_text(encoding="utf-8"))
-    write_package(args.out, model, spec_from_config(config, tokenizer_json), PACKAGE_DIR, ExportOptions(fp16=True, external_data="always"))
+    spec = spec_from_config(config, tokenizer_json)
+    write_package(args.out, model, spec, PACKAGE_DIR, ExportOptions(fp16=True, external_data="always"))
+    # The default "auto" keeps a small model's weights inside the graphs.
+    write_package(args.out / "auto", model, spec, PACKAGE_DIR, ExportOptions(fp16=True))
 
     round_large_weights_to_fp16(model)
     generation = json.loads((REFERENCE_DIR / "generation.json").read_text(encoding="utf-8"))
@@ -69,7 +75,7 @@ def main() -> None:
         "min_margin": min(result.margins),
     }
     (args.out / "reference.json").write_text(json.dumps(reference) + "\n", encoding="utf-8")
-    sizes = {entry.name: entry.stat().st_size for entry in sorted(args.out.iterdir())}
+    sizes = {str(entry.relative_to(args.out)): entry.stat().st_size for entry in sorted(args.out.rglob("*")) if entry.is_file()}
     print(json.dumps(sizes))
 
 

@@ -180,7 +180,8 @@ def _initializer_bytes(graph: onnx.ModelProto) -> int:
     """Size of the weights, computed from shapes because serializing a graph over 2 GiB fails."""
     total = 0
     for initializer in graph.graph.initializer:
-        itemsize = onnx.helper.tensor_dtype_to_np_dtype(initializer.data_type).itemsize
+        # Debian's onnx 1.12 has no onnx.helper.tensor_dtype_to_np_dtype, so this uses the older table.
+        itemsize = np.dtype(onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[initializer.data_type]).itemsize
         total += int(np.prod(initializer.dims, dtype=np.int64)) * itemsize
     return total
 
