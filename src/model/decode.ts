@@ -179,8 +179,10 @@ async function beamSearch(
 
   for (let step = 1; step <= settings.budget; step++) {
     checkAborted(options, step - 1);
-    // Each skipped candidate is an end token, so width + (number of end tokens) candidates always suffice.
-    const ranked = topCandidates(beams, scores, logits, settings, width + settings.endTokenIds.size);
+    // Only end tokens are skipped, and each beam offers each end token once, so this many candidates
+    // always fill the width.
+    const needed = width + beams.length * settings.endTokenIds.size;
+    const ranked = topCandidates(beams, scores, logits, settings, needed);
 
     const nextBeams: number[][] = [];
     const nextScores: number[] = [];
