@@ -39,7 +39,7 @@ export interface GeneratedReport {
 }
 
 /** Per-call overrides of the decoding settings; see GenerationOverrides for each. */
-export interface GenerateOptions extends Omit<GenerationOverrides, 'endTokens'> {
+export interface GenerateOptions extends GenerationOverrides {
   signal?: AbortSignal;
   /** Progress: called after each decoding step with the number of tokens generated so far. */
   onToken?: (count: number) => void;

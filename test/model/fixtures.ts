@@ -35,6 +35,8 @@ export interface DecodingCase {
   min_margin: number;
   /** Beam search: sum of the log-probabilities of generated_ids. */
   score?: number;
+  /** Ids that end generation besides config.json end_token_ids. */
+  extra_end_tokens?: number[];
   /** Greedy: raw logits of every step, [steps, vocab_size]. */
   step_logits?: { file: string; shape: [number, number] };
 }
@@ -49,6 +51,19 @@ export interface GenerationReference {
   first_step_logits: number[];
   min_top2_gap: number;
   decoding_cases: DecodingCase[];
+}
+
+/** Returns the content of a token id of the tiny package, from its tokenizer.json vocabulary or added tokens. */
+export function tokenContent(id: number): string {
+  const tokenizer = JSON.parse(readFileSync(path.join(TINY_PACKAGE_DIR, 'tokenizer.json'), 'utf8')) as {
+    model: { vocab: Record<string, number> };
+    added_tokens: { id: number; content: string }[];
+  };
+  const added = tokenizer.added_tokens.find((token) => token.id === id);
+  if (added !== undefined) return added.content;
+  const entry = Object.entries(tokenizer.model.vocab).find(([, tokenId]) => tokenId === id);
+  if (entry === undefined) throw new Error(`token ${id} is not in the tiny package's tokenizer`);
+  return entry[0];
 }
 
 export function readFloat32(file: string): Float32Array {

@@ -3,15 +3,13 @@
  * The tiny package has random weights, so the checks are about the pipeline, not the words.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { ArgusRuntime } from '../../src/model/argus-model.ts';
 import { GenerationAbortedError, ModelReleasedError } from '../../src/model/errors.ts';
 import { cleanGeneratedText, splitReportSections } from '../../src/model/report-text.ts';
 import type { CtVolume, Vector3 } from '../../src/volume/ct-volume.ts';
-import { TINY_PACKAGE_DIR } from './fixtures.ts';
+import { TINY_PACKAGE_DIR, tokenContent } from './fixtures.ts';
 
 /** Builds a 64 x 64 x 40 axial volume: air around a water cylinder with a bright rod, slices 2.5 mm apart. */
 function cylinderVolume(): CtVolume {
@@ -149,16 +147,6 @@ describe('released model', () => {
   });
 });
 
-/** Content of a token id, read from the package's tokenizer.json. */
-async function tokenContent(id: number): Promise<string> {
-  const tokenizer = JSON.parse(await readFile(path.join(TINY_PACKAGE_DIR, 'tokenizer.json'), 'utf8')) as {
-    model: { vocab: Record<string, number> };
-  };
-  const entry = Object.entries(tokenizer.model.vocab).find(([, tokenId]) => tokenId === id);
-  assert.ok(entry, `token ${id} is not in the vocabulary`);
-  return entry[0];
-}
-
 describe('generation settings at load', () => {
   const volume = cylinderVolume();
 
@@ -169,7 +157,7 @@ describe('generation settings at load', () => {
     const third = full.tokenIds[2]!;
     assert.equal(full.tokenIds.slice(0, 2).includes(third), false, 'the first two tokens differ from the third');
 
-    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1, generation: { endTokens: [await tokenContent(third)] } });
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1, generation: { endTokens: [tokenContent(third)] } });
     const report = await runtime.generate(volume, { maxNewTokens: 8 });
     await runtime.release();
     assert.deepEqual(report.tokenIds, full.tokenIds.slice(0, 3));

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { ArgusRuntime } from '../../src/model/argus-model.ts';
 import type { PixelValues } from '../../src/model/preprocess.ts';
-import { generationReference, maxAbsDifference, readFloat32, TINY_PACKAGE_DIR } from './fixtures.ts';
+import { generationReference, maxAbsDifference, readFloat32, TINY_PACKAGE_DIR, tokenContent } from './fixtures.ts';
 
 // onnxruntime and torch both compute in float32 but fuse and order sums differently. On the machine
 // that made the fixture the largest differences were 1.5e-6 (image_embeds) and 3.8e-6 (logits of
@@ -75,6 +75,9 @@ describe('decoding settings against PyTorch', () => {
         repetitionPenalty: testCase.repetition_penalty,
         noRepeatNgramSize: testCase.no_repeat_ngram_size,
         lengthPenalty: testCase.length_penalty,
+        ...(testCase.extra_end_tokens === undefined
+          ? {}
+          : { endTokens: [...runtime.config.end_token_ids, ...testCase.extra_end_tokens].map(tokenContent) }),
         keepStepLogits: true,
       });
       assert.deepEqual(result.tokenIds, testCase.generated_ids);

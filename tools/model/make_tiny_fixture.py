@@ -54,6 +54,10 @@ DECODING_CASES = [
     {"name": "greedy-penalties", "num_beams": 1, "repetition_penalty": 1.3, "no_repeat_ngram_size": 2, "length_penalty": 1.0},
     {"name": "beam-3", "num_beams": 3, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "length_penalty": 1.0},
     {"name": "beam-4-penalties", "num_beams": 4, "repetition_penalty": 1.5, "no_repeat_ngram_size": 3, "length_penalty": 0.8},
+    # Two frequent tokens of the runs above as extra end tokens, so that hypotheses finish early and
+    # end-token candidates are skipped below the first num_beams ranks.
+    {"name": "beam-3-frequent-ends", "num_beams": 3, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "length_penalty": 1.0,
+     "extra_end_tokens": [131, 306]},
 ]
 
 SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|pad|>", "<image>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
@@ -218,7 +222,7 @@ def write_decoding_reference(model: ArgusModel, embeds: torch.Tensor, end_token_
     for case in DECODING_CASES:
         settings = GenerationSettings(
             max_new_tokens=MAX_NEW_TOKENS,
-            end_token_ids=end_token_ids,
+            end_token_ids=end_token_ids + case.get("extra_end_tokens", []),
             num_beams=case["num_beams"],
             repetition_penalty=case["repetition_penalty"],
             no_repeat_ngram_size=case["no_repeat_ngram_size"],
