@@ -71,7 +71,11 @@ class RotaryEmbedding(nn.Module):
 
 
 class DecoderAttention(nn.Module):
-    """Grouped-query attention: num_key_value_heads key/value heads shared by groups of query heads."""
+    """Grouped-query attention: num_key_value_heads key/value heads shared by groups of query heads.
+
+    `allowed` is the attention mask with its query rows repeated once per group member,
+    [batch, 1, groups * seq, past + seq].
+    """
 
     def __init__(self, config: TextConfig) -> None:
         super().__init__()
@@ -107,13 +111,14 @@ class DecoderAttention(nn.Module):
         key = torch.cat((past_key, k), dim=2)
         value = torch.cat((past_value, v), dim=2)
 
-        groups = self.heads // self.kv_heads
-        key_all = key.unsqueeze(2).expand(-1, -1, groups, -1, -1).reshape(batch, self.heads, -1, self.head_dim)
-        value_all = value.unsqueeze(2).expand(-1, -1, groups, -1, -1).reshape(batch, self.heads, -1, self.head_dim)
-        scores = torch.matmul(q, key_all.transpose(-1, -2)) / math.sqrt(self.head_dim)
+        # The query heads that share a key/value head are adjacent, so [batch, heads, seq, head_dim]
+        # reshapes to [batch, kv_heads, groups * seq, head_dim] and each key/value head serves its whole
+        # group in one MatMul, without copying keys and values once per query head.
+        grouped_q = q.reshape(batch, self.kv_heads, -1, self.head_dim)
+        scores = torch.matmul(grouped_q, key.transpose(-1, -2)) / math.sqrt(self.head_dim)
         scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
-        out = torch.matmul(scores.softmax(dim=-1), value_all)
-        out = out.transpose(1, 2).reshape(batch, -1, self.heads * self.head_dim)
+        out = torch.matmul(scores.softmax(dim=-1), value)
+        out = out.reshape(batch, self.heads, -1, self.head_dim).transpose(1, 2).reshape(batch, -1, self.heads * self.head_dim)
         return self.o_proj(out), key, value
 
 
@@ -168,7 +173,9 @@ class LlamaDecoder(nn.Module):
         past: list[tuple[torch.Tensor, torch.Tensor]],
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         cos, sin = self.rotary(position_ids)
-        allowed = attention_allowed(attention_mask, inputs_embeds.shape[1])
+        # One mask row per (group member, query), in the order of DecoderAttention's grouped queries.
+        groups = self.config.num_attention_heads // self.config.num_key_value_heads
+        allowed = attention_allowed(attention_mask, inputs_embeds.shape[1]).repeat(1, 1, groups, 1)
         x = inputs_embeds
         present = []
         for layer, (past_key, past_value) in zip(self.layers, past):
