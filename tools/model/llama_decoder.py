@@ -112,8 +112,8 @@ class DecoderAttention(nn.Module):
         value = torch.cat((past_value, v), dim=2)
 
         # The query heads that share a key/value head are adjacent, so [batch, heads, seq, head_dim]
-        # reshapes to [batch, kv_heads, groups * seq, head_dim] and each key/value head serves its whole
-        # group in one MatMul, without copying keys and values once per query head.
+        # reshapes to [batch, kv_heads, groups * seq, head_dim]. Each key/value head then serves its whole
+        # group in one MatMul, and keys and values are not copied once per query head.
         grouped_q = q.reshape(batch, self.kv_heads, -1, self.head_dim)
         scores = torch.matmul(grouped_q, key.transpose(-1, -2)) / math.sqrt(self.head_dim)
         scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
