@@ -13,27 +13,26 @@ export class KvCache {
   length = 0;
   batch = 1;
   readonly tensors = new Map<string, OnnxValue>();
+  /** The past_* input and the present_* output of each layer and kind, named once instead of every step. */
+  private readonly names: { past: string; present: string }[] = [];
 
   constructor(private readonly config: PackageConfig) {
     const { num_layers: layers, num_key_value_heads: heads, head_dim: headDim } = config.text;
     for (let layer = 0; layer < layers; layer++) {
       for (const kind of ['key', 'value'] as const) {
-        const name = layerTensorName(config.tensors[`past_${kind}`], layer);
-        this.tensors.set(name, new Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]));
+        const past = layerTensorName(config.tensors[`past_${kind}`], layer);
+        this.names.push({ past, present: layerTensorName(config.tensors[`present_${kind}`], layer) });
+        this.tensors.set(past, new Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]));
       }
     }
   }
 
-  /** Replaces the cache by the step's present.* outputs. */
+  /** Replaces the cache by the step's present.* outputs, which become the next step's inputs as they are. */
   update(outputs: InferenceSession.ReturnType, added: number): void {
-    const { tensors, text } = this.config;
-    for (let layer = 0; layer < text.num_layers; layer++) {
-      for (const kind of ['key', 'value'] as const) {
-        const present = layerTensorName(tensors[`present_${kind}`], layer);
-        const value = float32Output(outputs, present, this.config.files.decoder);
-        const past = layerTensorName(tensors[`past_${kind}`], layer);
-        this.tensors.set(past, new Tensor('float32', value.data, value.dims));
-      }
+    for (const { past, present } of this.names) {
+      // Called for its check: it throws ModelInferenceError when the output is missing or not float32.
+      float32Output(outputs, present, this.config.files.decoder);
+      this.tensors.set(past, outputs[present]!);
     }
     this.length += added;
   }
