@@ -25,6 +25,8 @@ export class OrderStore implements OrderRepository {
           actorType: 'peer',
           actor: header.sendingApplication || 'unknown',
           sourceAddress: message.remoteAddress,
+          accessionNumber: order.accessionNumber,
+          patientId: order.patient.id,
           correlationId: header.messageControlId.slice(0, 64),
           details: { orderId, messageType: header.messageType, orderControl: order.orderControl, status: order.status },
         });
