@@ -20,6 +20,7 @@ import path from 'node:path';
 import type { AppConfig } from './config/load.ts';
 import { healthRoutes, HttpServer, metricsRoutes } from './api/http-server.ts';
 import { LocalControlServer, type ControlRequest } from './api/local-control.ts';
+import { AuditSyslogExporter } from './audit/syslog-exporter.ts';
 import { Readiness } from './api/readiness.ts';
 import type { Database } from './db/database.ts';
 import { migrateWithLock } from './db/migrate-with-lock.ts';
@@ -156,6 +157,16 @@ export async function startService(config: AppConfig, options: { roles?: readonl
           deliveryLeaseSeconds: outboxLeaseSeconds(config),
         }),
       );
+    }
+    if (roles.has('scheduler') && config.audit.syslog) {
+      let exporter: AuditSyslogExporter;
+      try {
+        exporter = new AuditSyslogExporter(database, config.audit.syslog, path.dirname(config.configPath));
+      } catch (error) {
+        throw new ServiceStartError(`The audit syslog export cannot be set up: ${(error as Error).message}`, { cause: error });
+      }
+      exporter.start();
+      stoppers.push(() => exporter.stop());
     }
     // Runs after the listeners stop: no new job is taken, and running ones finish or go back to the queue.
     stoppers.push(async () => {
