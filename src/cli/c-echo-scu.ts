@@ -43,6 +43,8 @@ const LIBRARY_TIMEOUT_GRACE_MS = 1000;
 const VERIFICATION_SOP_CLASS_UID = '1.2.840.10008.1.1';
 
 export function sendCEcho(target: EchoTarget, callingAeTitle: string, timeoutMs: number): Promise<EchoResult> {
+  // dcmjs-dimse logs connection errors to stderr itself; the caller reports them through the EchoError.
+  dimse.log.setLevel('silent');
   return new Promise((resolve, reject) => {
     const client = new dimse.Client();
     const request = new dimse.requests.CEchoRequest();
@@ -85,7 +87,8 @@ export function sendCEcho(target: EchoTarget, callingAeTitle: string, timeoutMs:
       else settle(new EchoError('echo_failed', `${peer} answered the C-ECHO with status 0x${status.toString(16).toUpperCase().padStart(4, '0')}`));
     });
     client.on('networkError', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ECONNREFUSED') settle(new EchoError('connection_refused', `${peer} refused the connection (nothing listens on that port)`, { cause: error }));
+      // dcmjs-dimse 0.3.3 wraps socket errors in a new Error whose message quotes the original one.
+      if (error.code === 'ECONNREFUSED' || error.message.includes('ECONNREFUSED')) settle(new EchoError('connection_refused', `${peer} refused the connection (nothing listens on that port)`, { cause: error }));
       else settle(new EchoError('connection_failed', `connection to ${peer} failed while ${stage}: ${error.message}`, { cause: error }));
     });
     client.on('closed', () => {
@@ -120,10 +123,19 @@ export function describeRejection({ result, source, reason }: AssociateRejection
   return `${results[result] ?? `result ${result}`}, source ${sources[source] ?? source}, ${reasonText} (result ${result}, source ${source}, reason ${reason})`;
 }
 
+/**
+ * Sends A-ABORT and closes the socket at once.
+ * NOTE: dcmjs-dimse 0.3.3 only half-closes its socket after an abort and keeps it until the peer
+ * closes its side, which a hung peer never does, so the process would not exit. The socket is taken
+ * from the Client's undocumented `network` field; if a later version drops it, a hung peer keeps the
+ * command running until the library's own timeout.
+ */
 function abort(client: InstanceType<typeof dimse.Client>): void {
+  const socket = (client as unknown as { network?: { socket?: { destroy?: () => void } } }).network?.socket;
   try {
     client.abort();
   } catch {
     // Client.abort() throws once the connection has closed, when there is nothing left to abort.
   }
+  socket?.destroy?.();
 }
