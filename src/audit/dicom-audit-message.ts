@@ -3,8 +3,8 @@
  * EventIdentification with the DCM event code, the acting participant and this gateway as
  * ActiveParticipant, AuditSourceIdentification, and the study and patient as
  * ParticipantObjectIdentification. The message carries the PatientID and AccessionNumber because an
- * audit repository needs them to answer "who touched this patient's data"; it never carries names,
- * birth dates or report text.
+ * audit repository needs them to find who accessed a patient's data. It never carries names, birth
+ * dates or report text.
  */
 import type { AuditEventRow } from '../db/queries/audit.ts';
 import { dicomAuditEvent } from './dicom-audit-events.ts';

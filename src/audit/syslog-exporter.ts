@@ -6,8 +6,8 @@
  *
  * One process of a fleet exports at a time: it holds a lease on the cursor row and renews it on every
  * pass. A failed send is logged with the row's id and seq and retried with a doubling wait, and later
- * rows wait behind it, so the receiver gets every row once and in order unless a process stops between
- * a send and the cursor update (the row is then sent again).
+ * rows wait behind it. The receiver so gets every row in order, and once unless a process stops between
+ * a send and the cursor update, in which case the row is sent again.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -30,8 +30,8 @@ const EXPORT_BATCH_SIZE = 200;
 
 /**
  * MSGID of every message.
- * NOTE: "IHE+RFC-3881" is the value IHE ATNA (ITI-20) gives for audit messages in the RFC 3881
- * derived schema, taken from memory of that profile; check it against the receiving repository.
+ * NOTE: "IHE+RFC-3881" was not checked against the text of the IHE ATNA profile. Confirm the MSGID
+ * that the receiving audit repository expects.
  */
 const MSGID = 'IHE+RFC-3881';
 

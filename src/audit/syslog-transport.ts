@@ -1,7 +1,7 @@
 /**
- * Sends RFC 5424 syslog messages over TCP with octet-counting framing (RFC 6587 3.4.1: the message
- * length in bytes, a space, then the message), over TLS with the same framing (RFC 5425), or over UDP
- * with one message per datagram (RFC 5426). One connection is kept open and opened again after an
+ * Sends RFC 5424 syslog messages over TCP or TLS (RFC 5425) with octet-counting framing, or over UDP
+ * with one message per datagram (RFC 5426). Octet counting (RFC 6587 3.4.1) sends the message length
+ * in bytes, a space, then the message. One connection is kept open and opened again after an
  * error. A write counts as sent once the kernel took it: syslog has no acknowledgment, so a message
  * written just before the receiver drops the connection can be lost.
  */

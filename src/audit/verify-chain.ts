@@ -1,9 +1,9 @@
 /**
  * Walks the whole audit hash chain in seq order and stops at the first row that breaks it.
  *
- * A row breaks the chain when its seq does not follow the previous one (rows removed or inserted), when
- * its prev_hash is not the previous row's row_hash (a row before it was replaced), or when its row_hash
- * does not match its columns (the row itself was changed). Removing rows from the end leaves a valid,
+ * A row breaks the chain in three ways. Its seq does not follow the previous one, because rows were
+ * removed or inserted. Its prev_hash is not the previous row's row_hash, because one of the two rows was
+ * replaced. Or its row_hash does not match its columns, because the row itself was changed. Removing rows from the end leaves a valid,
  * shorter chain, so that case shows only against a copy of the chain kept elsewhere, such as the
  * syslog export.
  */
@@ -18,7 +18,7 @@ export interface ChainBreak {
   id: string;
   seq: number;
   problem: 'seq_gap' | 'prev_hash_mismatch' | 'row_hash_mismatch';
-  /** What differs, in a sentence. */
+  /** Sentence that names the values that differ. */
   message: string;
 }
 
@@ -52,7 +52,7 @@ function checkLink(row: AuditEventRow, previous: { seq: number; rowHash: string 
       id: row.id,
       seq: row.seq,
       problem: 'prev_hash_mismatch',
-      message: `prev_hash ${row.prevHash} is not the row_hash ${previous.rowHash} of seq ${previous.seq}: the row before it was replaced`,
+      message: `prev_hash ${row.prevHash} is not the row_hash ${previous.rowHash} of seq ${previous.seq}: one of the two rows was replaced`,
     };
   }
   const expected = computeRowHash({ ...row, occurredAt: new Date(row.occurredAt) });

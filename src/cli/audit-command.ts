@@ -148,9 +148,8 @@ async function verifyChain(config: AppConfig) {
 
 /**
  * Opens the configured database for one command.
- * NOTE: while `serve` runs on the embedded database (PGlite), that process holds it alone and the audit
- * commands cannot read it; they work against PostgreSQL at any time and against PGlite with the service
- * stopped.
+ * NOTE: while `serve` runs on the embedded database (PGlite), only that process can open it, so the
+ * audit commands work against PGlite only with the service stopped. On PostgreSQL they work at any time.
  */
 async function withDatabase<T>(config: AppConfig, work: (database: Awaited<ReturnType<typeof openDatabase>>['database']) => Promise<T>): Promise<T> {
   configureLogging('warn');

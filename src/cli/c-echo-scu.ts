@@ -1,7 +1,7 @@
 /**
  * A C-ECHO SCU (Verification SOP Class, PS3.4 Annex A) on dcmjs-dimse's Client, for `echo` and
  * `doctor`. It resolves with the status and the round-trip time from TCP connect to the C-ECHO
- * response, and rejects with an EchoError whose `code` says what failed: connection refused or broken,
+ * response. It rejects with an EchoError whose `code` names what failed: connection refused or broken,
  * association rejected (with the A-ASSOCIATE-RJ reason in words), a failure status, or the timeout.
  */
 import dimse from 'dcmjs-dimse';
@@ -65,7 +65,7 @@ export function sendCEcho(target: EchoTarget, callingAeTitle: string, timeoutMs:
       }
     };
 
-    const deadline = setTimeout(() => settle(new EchoError('timeout', `${peer} did not answer within ${timeoutMs} ms while ${stage}`)), timeoutMs);
+    const deadline = setTimeout(() => settle(new EchoError('timeout', `${peer} did not respond within ${timeoutMs} ms while ${stage}`)), timeoutMs);
 
     client.on('connected', () => {
       stage = 'associating';
@@ -84,7 +84,7 @@ export function sendCEcho(target: EchoTarget, callingAeTitle: string, timeoutMs:
       const roundTripMs = Math.round((performance.now() - startedAt) * 10) / 10;
       stage = 'releasing';
       if (status === 0) settle({ status, roundTripMs });
-      else settle(new EchoError('echo_failed', `${peer} answered the C-ECHO with status 0x${status.toString(16).toUpperCase().padStart(4, '0')}`));
+      else settle(new EchoError('echo_failed', `${peer} returned the C-ECHO failure status 0x${status.toString(16).toUpperCase().padStart(4, '0')}`));
     });
     client.on('networkError', (error: NodeJS.ErrnoException) => {
       // dcmjs-dimse 0.3.3 wraps socket errors in a new Error whose message quotes the original one.
@@ -127,8 +127,8 @@ export function describeRejection({ result, source, reason }: AssociateRejection
  * Sends A-ABORT and closes the socket at once.
  * NOTE: dcmjs-dimse 0.3.3 only half-closes its socket after an abort and keeps it until the peer
  * closes its side, which a hung peer never does, so the process would not exit. The socket is taken
- * from the Client's undocumented `network` field; if a later version drops it, a hung peer keeps the
- * command running until the library's own timeout.
+ * from the Client's undocumented `network` field. If a later version drops that field, a hung peer
+ * keeps the command running until the library's own timeout.
  */
 function abort(client: InstanceType<typeof dimse.Client>): void {
   const socket = (client as unknown as { network?: { socket?: { destroy?: () => void } } }).network?.socket;

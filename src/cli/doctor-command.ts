@@ -1,9 +1,9 @@
 /**
  * `argus-gateway doctor`: checks what the service needs and prints one line per check, then exits with
- * code 1 when any failed. It checks the configuration (loading it already validated every key), the
- * database (reachable, no pending migrations), the model package (it loads and passes the checks that
- * `serve` runs), each DICOM destination (C-ECHO), each HL7 destination and the syslog receiver (TCP
- * connect). It changes nothing: it neither applies migrations nor creates an embedded database.
+ * code 1 when any failed. The checks are the configuration (loading it already validated every key),
+ * the database (reachable, no pending migrations) and the model package (it loads and passes the checks
+ * that `serve` runs). Then each DICOM destination gets a C-ECHO, and each HL7 destination and the syslog
+ * receiver a TCP connect. It changes nothing: it neither applies migrations nor creates a database.
  */
 import { existsSync } from 'node:fs';
 import net from 'node:net';

@@ -3,9 +3,9 @@
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /**
- * Returns the moment `value` names, relative to `now`: `90s`, `30m`, `24h`, `7d` and `2w` count back
- * from now; anything else must be a date or date and time that Date.parse accepts (2026-12-01,
- * 2026-12-01T08:00:00Z). Throws with the option name on anything else.
+ * Returns the moment `value` names. `90s`, `30m`, `24h`, `7d` and `2w` count back from `now`. Any other
+ * value must be a date or date and time that Date.parse accepts (2026-12-01, 2026-12-01T08:00:00Z),
+ * else it throws an error that names the option.
  */
 export function parseTimeOption(value: string, option: string, now: Date = new Date()): Date {
   const duration = /^(\d+)([smhdw])$/.exec(value.trim());

@@ -33,7 +33,8 @@ class SyslogReceiver {
           const space = buffer.indexOf(0x20);
           if (space < 0) return;
           const length = Number(buffer.subarray(0, space).toString('ascii'));
-          assert.ok(Number.isInteger(length) && length > 0, `invalid frame length ${buffer.subarray(0, space).toString('ascii')}`);
+          assert.ok(Number.isInteger(length), `invalid frame length ${buffer.subarray(0, space).toString('ascii')}`);
+          assert.ok(length > 0, 'empty frame');
           if (buffer.length < space + 1 + length) return;
           this.messages.push(buffer.subarray(space + 1, space + 1 + length).toString('utf8'));
           buffer = buffer.subarray(space + 1 + length);

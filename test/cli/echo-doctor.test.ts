@@ -13,7 +13,7 @@ import { runCli } from '../helpers/service-process.ts';
 
 const MODEL_PACKAGE = path.resolve(import.meta.dirname, '../fixtures/tiny-argus');
 
-/** Starts storescp with --refuse, which answers every A-ASSOCIATE-RQ with A-ASSOCIATE-RJ. */
+/** Starts storescp with --refuse, which rejects every A-ASSOCIATE-RQ with A-ASSOCIATE-RJ. */
 async function startRefusingStorescp(): Promise<{ port: number; stop(): Promise<void> }> {
   const port = await freePort();
   const child: ChildProcess = spawn('storescp', ['--refuse', '--aetitle', 'REFUSER', String(port)], { env: DCMTK_ENV, stdio: 'ignore' });
@@ -29,7 +29,7 @@ async function startRefusingStorescp(): Promise<{ port: number; stop(): Promise<
   };
 }
 
-/** A TCP server that accepts connections and never answers, like a peer that hangs. */
+/** A TCP server that accepts connections and never sends a byte, like a peer that hangs. */
 async function startSilentServer(): Promise<{ port: number; stop(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -140,7 +140,7 @@ describe('echo and doctor commands', () => {
 
     const timeout = await runCli(badConfig, ['echo', 'SILENT', '--timeout', '1']);
     assert.equal(timeout.code, 1);
-    assert.match(timeout.stderr, /SILENT@127\.0\.0\.1:\d+ did not answer within 1000 ms while associating/);
+    assert.match(timeout.stderr, /SILENT@127\.0\.0\.1:\d+ did not respond within 1000 ms while associating/);
   });
 
   it('names the configured destinations for an unknown peer', async () => {
@@ -172,7 +172,7 @@ describe('echo and doctor commands', () => {
     assert.match(result.stdout, /^ok\s+dicom destination pacs\s+/m);
     assert.match(result.stdout, /^FAIL\s+dicom destination refusing\s+.*rejected the association/m);
     assert.match(result.stdout, /^FAIL\s+dicom destination closed\s+.*refused the connection/m);
-    assert.match(result.stdout, /^FAIL\s+dicom destination silent\s+.*did not answer within 2000 ms/m);
+    assert.match(result.stdout, /^FAIL\s+dicom destination silent\s+.*did not respond within 2000 ms/m);
     assert.match(result.stdout, /^FAIL\s+hl7 destination ris-down\s+TCP connect to 127\.0\.0\.1:\d+ failed: connection refused/m);
     assert.match(result.stdout, /4 of 8 checks failed\.\n$/);
   });

@@ -170,7 +170,8 @@ describe('patient data in the service output', () => {
       assert.equal(reports.length, 1);
 
       for (const value of [study.patient_name, study.patient_id, study.accession_number]) {
-        assert.ok(value && value.length >= 4, `study value ${value} is too short to search for`);
+        assert.ok(value, 'a study value is empty');
+        assert.ok(value.length >= 4, `study value ${value} is too short to search for`);
         assert.ok(!service.output.includes(value), `the service output contains ${value}`);
       }
       const reportLines = reports[0]!.text
