@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import tls from 'node:tls';
 
 import { recordAudit, type AuditEntry } from '../../src/audit/record-audit.ts';
 import { AuditSyslogExporter } from '../../src/audit/syslog-exporter.ts';
@@ -16,14 +20,17 @@ import { waitFor } from '../helpers/service-process.ts';
 
 type SyslogSettings = NonNullable<AppConfig['audit']['syslog']>;
 
+const TLS_FIXTURES = path.resolve(import.meta.dirname, '../delivery/fixtures/tls');
+
 /** A syslog receiver on 127.0.0.1 that splits RFC 6587 octet-counted frames into messages. */
 class SyslogReceiver {
   readonly messages: string[] = [];
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor() {
-    this.server = net.createServer((socket) => {
+  /** With `tlsOptions`, the receiver speaks TLS (RFC 5425) with the same framing. */
+  constructor(tlsOptions?: tls.TlsOptions) {
+    const onConnection = (socket: net.Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
       let buffer = Buffer.alloc(0);
@@ -40,7 +47,8 @@ class SyslogReceiver {
           buffer = buffer.subarray(space + 1 + length);
         }
       });
-    });
+    };
+    this.server = tlsOptions ? tls.createServer(tlsOptions, onConnection) : net.createServer(onConnection);
   }
 
   listen(port: number): Promise<void> {
@@ -201,6 +209,66 @@ describe('audit syslog export', () => {
     } finally {
       await exporter.stop();
       await receiver.close();
+    }
+  });
+
+  it('sends over TLS to a receiver whose certificate verifies', async () => {
+    const receiver = new SyslogReceiver({ cert: readFileSync(path.join(TLS_FIXTURES, 'server.pem')), key: readFileSync(path.join(TLS_FIXTURES, 'server.key')) });
+    const port = await freePort();
+    await receiver.listen(port);
+    const exporter = new AuditSyslogExporter(database, { ...settings(port), transport: 'tls', tls: { caFile: 'ca.pem', rejectUnauthorized: true } }, TLS_FIXTURES);
+    exporter.start();
+    try {
+      await waitFor('the export cursor', () => exportCursor(port), 10_000, 50);
+      const row = await database.transaction((manager) => recordAudit(manager, TRANSFERRED));
+      await waitFor('the message over TLS', async () => (receiver.messages.length >= 1 ? true : undefined), 10_000, 50);
+
+      assert.equal(receiver.messages.length, 1);
+      assert.match(receiver.messages[0]!, new RegExp(`\\[meta sequenceId="${row.seq}"\\]`));
+    } finally {
+      await exporter.stop();
+      await receiver.close();
+    }
+  });
+
+  it('rejects a TLS receiver signed by another CA', async () => {
+    const receiver = new SyslogReceiver({ cert: readFileSync(path.join(TLS_FIXTURES, 'server.pem')), key: readFileSync(path.join(TLS_FIXTURES, 'server.key')) });
+    const port = await freePort();
+    await receiver.listen(port);
+    const exporter = new AuditSyslogExporter(database, { ...settings(port), transport: 'tls', tls: { caFile: 'other-ca.pem', rejectUnauthorized: true } }, TLS_FIXTURES);
+    exporter.start();
+    try {
+      await waitFor('the export cursor', () => exportCursor(port), 10_000, 50);
+      const row = await database.transaction((manager) => recordAudit(manager, TRANSFERRED));
+      const failure = await waitFor('a logged TLS failure', async () => logLines.find((line) => line.auditEventId === row.id), 10_000, 50);
+
+      assert.equal((failure.err as { code?: string }).code, 'syslog_connect_failed');
+      assert.equal(receiver.messages.length, 0);
+    } finally {
+      await exporter.stop();
+      await receiver.close();
+    }
+  });
+
+  it('sends one datagram per row over UDP', async () => {
+    const datagrams: string[] = [];
+    const socket = dgram.createSocket('udp4');
+    socket.on('message', (message) => datagrams.push(message.toString('utf8')));
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const port = socket.address().port;
+    const exporter = new AuditSyslogExporter(database, { ...settings(port), transport: 'udp' }, process.cwd());
+    exporter.start();
+    try {
+      await waitFor('the export cursor', () => exportCursor(port), 10_000, 50);
+      const row = await database.transaction((manager) => recordAudit(manager, FAILED));
+      await waitFor('the datagram', async () => (datagrams.length >= 1 ? true : undefined), 10_000, 50);
+
+      assert.equal(datagrams.length, 1);
+      assert.match(datagrams[0]!, new RegExp(`^<84>1 .* \\[meta sequenceId="${row.seq}"\\] \\uFEFF<\\?xml`));
+      assert.equal(parseAuditXml(datagrams[0]!.slice(datagrams[0]!.indexOf('<?xml'))).eventId, '110106');
+    } finally {
+      await exporter.stop();
+      socket.close();
     }
   });
 });
