@@ -59,12 +59,16 @@ export function registerAuditCommands(program: Command, loadConfig: () => AppCon
     .description('check the hash chain of the whole audit log; exit code 1 names the first row that breaks it')
     .action(async () => {
       const result = await verifyChain(loadConfig());
+      if (result.valid && result.rowsVerified === 0) {
+        process.stdout.write('Audit chain valid: the audit log is empty.\n');
+        return;
+      }
       if (result.valid) {
-        process.stdout.write(`Audit chain valid: ${result.rowsVerified} rows verified (seq 1 to ${result.headSeq}).\n`);
+        process.stdout.write(`Audit chain valid: ${rowCount(result.rowsVerified)} verified (seq 1 to ${result.headSeq}).\n`);
         return;
       }
       const { id, seq, problem, message } = result.break;
-      process.stdout.write(`Audit chain broken at seq ${seq} (id ${id}, ${problem}): ${message}. ${result.rowsVerified} rows before it verified.\n`);
+      process.stdout.write(`Audit chain broken at seq ${seq} (id ${id}, ${problem}): ${message}. ${rowCount(result.rowsVerified)} before it verified.\n`);
       process.exitCode = 1;
     });
 }
@@ -163,6 +167,10 @@ async function withDatabase<T>(config: AppConfig, work: (database: Awaited<Retur
   } finally {
     await opened.close();
   }
+}
+
+function rowCount(count: number): string {
+  return count === 1 ? '1 row' : `${count} rows`;
 }
 
 function tableRow(event: AuditEventRow): string[] {

@@ -124,4 +124,21 @@ describe('audit command', () => {
     assert.match(broken.stdout, new RegExp(`^Audit chain broken at seq ${changed.seq} \\(id ${changed.id}, row_hash_mismatch\\)`));
     assert.match(broken.stdout, new RegExp(`${Number(changed.seq) - 1} rows before it verified\\.\\n$`));
   });
+
+  it('verifies an empty log on PGlite', async () => {
+    const pgliteConfig = path.join(directory, 'pglite.json');
+    await writeFile(pgliteConfig, JSON.stringify({ dataDirectory: path.join(directory, 'pglite-data') }));
+
+    const empty = await runCli(pgliteConfig, ['audit', 'verify']);
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.equal(empty.stdout, 'Audit chain valid: the audit log is empty.\n');
+
+    // The first verify recorded itself as audit_log_viewed.
+    const second = await runCli(pgliteConfig, ['audit', 'verify']);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, 'Audit chain valid: 1 row verified (seq 1 to 1).\n');
+    const search = await runCli(pgliteConfig, ['audit', '--json', '--action', 'audit_log_viewed']);
+    assert.equal(search.code, 0, search.stderr);
+    assert.equal((JSON.parse(search.stdout) as { total: number }).total, 2);
+  });
 });
