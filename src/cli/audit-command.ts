@@ -1,7 +1,7 @@
 /**
  * `argus-gateway audit` (search the audit log) and `argus-gateway audit verify` (check the hash chain).
- * Both read the database directly, and both are audited themselves as audit_log_viewed with the
- * operating-system user as the actor, in the transaction that reads.
+ * Both read the database directly and record themselves as audit_log_viewed, with the operating-system
+ * user as the actor. A search writes that row in the transaction that reads.
  */
 import type { Command } from 'commander';
 
@@ -158,7 +158,7 @@ async function verifyChain(config: AppConfig) {
 async function withDatabase<T>(config: AppConfig, work: (database: Awaited<ReturnType<typeof openDatabase>>['database']) => Promise<T>): Promise<T> {
   configureLogging('warn');
   if (embeddedDatabaseHeldElsewhere(config)) {
-    throw new CommandError('The service is running on the embedded database, which only it can open; stop it, or run the service on PostgreSQL (database.url), to read the audit log.');
+    throw new CommandError('The service is running on the embedded database, which only one process can open. Stop the service, or run it on PostgreSQL (database.url), to read the audit log.');
   }
   const opened = await openDatabase(config);
   try {
