@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 
 import pg from 'pg';
 import { DataSource } from 'typeorm';
@@ -132,6 +134,38 @@ describe('audit hash chain on PostgreSQL', () => {
     assert.equal(result.break.id, changed?.id);
     assert.equal(result.break.problem, 'row_hash_mismatch');
     assert.equal(result.rowsVerified, 6);
+  });
+});
+
+describe('audit hash chain with several processes', () => {
+  let testDatabase: TestDatabase;
+
+  before(async () => {
+    testDatabase = await createTestDatabase('argus_audit_fleet');
+    const database = await Database.open({ kind: 'postgres', url: testDatabase.url });
+    await database.migrate();
+    await database.close();
+  });
+
+  after(async () => {
+    await testDatabase.drop();
+  });
+
+  it('keeps one chain across processes', async () => {
+    const script = path.join(import.meta.dirname, 'append-rows.ts');
+    const run = promisify(execFile);
+    await Promise.all(['HOST-A', 'HOST-B', 'HOST-C'].map((actor) => run(process.execPath, ['--import', 'tsx', script, testDatabase.url, actor, '30'])));
+
+    const database = await Database.open({ kind: 'postgres', url: testDatabase.url });
+    try {
+      const result = await verifyAuditChain(database);
+      assert.equal(result.valid, true, JSON.stringify(result));
+      assert.equal(result.rowsVerified, 90);
+      const actors = await database.run((manager) => queryRows<{ actor: string; n: string }>(manager, `SELECT actor, count(*) AS n FROM audit_event GROUP BY actor ORDER BY actor`));
+      assert.deepEqual(actors.map((row) => [row.actor, Number(row.n)]), [['HOST-A', 30], ['HOST-B', 30], ['HOST-C', 30]]);
+    } finally {
+      await database.close();
+    }
   });
 });
 
