@@ -125,6 +125,18 @@ export async function startService(config: AppConfig, options: { roles?: readonl
       stoppers.push(() => control.stop());
     }
 
+    // The export reads committed audit rows, so it never holds up the roles that write them.
+    if (roles.has('scheduler') && config.audit.syslog) {
+      let exporter: AuditSyslogExporter;
+      try {
+        exporter = new AuditSyslogExporter(database, config.audit.syslog, path.dirname(config.configPath));
+      } catch (error) {
+        throw new ServiceStartError(`The audit syslog export cannot be set up: ${(error as Error).message}`, { cause: error });
+      }
+      exporter.start();
+      stoppers.push(() => exporter.stop());
+    }
+
     // Workers read the store that listeners write; across hosts it is one shared volume (docs/deployment.md).
     const spoolDirectory = path.join(config.spoolDirectory, `${os.hostname()}-${config.dicom.listener.port}`);
     const store = new InstanceStore(config.instanceDirectory, spoolDirectory);
@@ -157,16 +169,6 @@ export async function startService(config: AppConfig, options: { roles?: readonl
           deliveryLeaseSeconds: outboxLeaseSeconds(config),
         }),
       );
-    }
-    if (roles.has('scheduler') && config.audit.syslog) {
-      let exporter: AuditSyslogExporter;
-      try {
-        exporter = new AuditSyslogExporter(database, config.audit.syslog, path.dirname(config.configPath));
-      } catch (error) {
-        throw new ServiceStartError(`The audit syslog export cannot be set up: ${(error as Error).message}`, { cause: error });
-      }
-      exporter.start();
-      stoppers.push(() => exporter.stop());
     }
     // Runs after the listeners stop: no new job is taken, and running ones finish or go back to the queue.
     stoppers.push(async () => {
