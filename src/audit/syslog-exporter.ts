@@ -143,14 +143,22 @@ export class AuditSyslogExporter {
 }
 
 function syslogTarget(settings: SyslogSettings, configDirectory: string): SyslogTarget {
-  const read = (file: string | undefined): Buffer | undefined => (file === undefined ? undefined : readFileSync(path.resolve(configDirectory, file)));
+  const read = (file: string | undefined, key: string): Buffer | undefined => {
+    if (file === undefined) return undefined;
+    const absolute = path.resolve(configDirectory, file);
+    try {
+      return readFileSync(absolute);
+    } catch (error) {
+      throw new Error(`audit.syslog.tls.${key} ${absolute} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, { cause: error });
+    }
+  };
   const tls =
     settings.transport !== 'tls'
       ? undefined
       : {
-          ca: read(settings.tls?.caFile),
-          cert: read(settings.tls?.certFile),
-          key: read(settings.tls?.keyFile),
+          ca: read(settings.tls?.caFile, 'caFile'),
+          cert: read(settings.tls?.certFile, 'certFile'),
+          key: read(settings.tls?.keyFile, 'keyFile'),
           servername: settings.tls?.serverName ?? (isIpAddress(settings.host) ? undefined : settings.host),
           rejectUnauthorized: settings.tls?.rejectUnauthorized ?? true,
         };

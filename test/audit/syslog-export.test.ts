@@ -271,4 +271,11 @@ describe('audit syslog export', () => {
       socket.close();
     }
   });
+
+  it('names an unreadable TLS file', () => {
+    assert.throws(
+      () => new AuditSyslogExporter(database, { ...settings(6514), transport: 'tls', tls: { caFile: 'missing-ca.pem', rejectUnauthorized: true } }, TLS_FIXTURES),
+      /^Error: audit\.syslog\.tls\.caFile \S+missing-ca\.pem cannot be read \(ENOENT\)$/,
+    );
+  });
 });
