@@ -92,6 +92,34 @@ describe('audit hash chain on PostgreSQL', () => {
     assert.equal(Number(count?.n), 5);
   });
 
+  it('rejects changes by a role that does not own the table', async () => {
+    // A service role that was granted every table privilege but does not own audit_event, as when an
+    // owner role applies the migrations. The role is cluster-wide, so it gets a unique name and is dropped.
+    const role = `argus_app_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    const admin = new pg.Client({ connectionString: testDatabase.url });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON audit_event TO ${role}`);
+      const url = new URL(testDatabase.url);
+      url.username = role;
+      const application = new pg.Client({ connectionString: url.toString() });
+      await application.connect();
+      try {
+        await assert.rejects(application.query(`UPDATE audit_event SET actor = 'MALLORY'`), /audit_event is append-only: UPDATE is not allowed/);
+        await assert.rejects(application.query(`DELETE FROM audit_event`), /audit_event is append-only: DELETE is not allowed/);
+        await assert.rejects(application.query(`ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only`), /must be owner of table audit_event/);
+        await assert.rejects(application.query(`SET session_replication_role = replica`), /permission denied/);
+      } finally {
+        await application.end();
+      }
+    } finally {
+      await admin.query(`DROP OWNED BY ${role}`);
+      await admin.query(`DROP ROLE ${role}`);
+      await admin.end();
+    }
+  });
+
   it('rejects a manager outside a transaction', async () => {
     await assert.rejects(
       database.run((manager) => recordAudit(manager, ENTRY)),
