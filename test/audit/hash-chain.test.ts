@@ -92,7 +92,7 @@ describe('audit hash chain on PostgreSQL', () => {
     assert.equal(Number(count?.n), 5);
   });
 
-  it('rejects changes by a role that does not own the table', async () => {
+  it('rejects changes by a non-owner role', async () => {
     // A service role that was granted every table privilege but does not own audit_event, as when an
     // owner role applies the migrations. The role is cluster-wide, so it gets a unique name and is dropped.
     const role = `argus_app_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
