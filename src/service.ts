@@ -20,6 +20,7 @@ import path from 'node:path';
 import type { AppConfig } from './config/load.ts';
 import { healthRoutes, HttpServer, metricsRoutes } from './api/http-server.ts';
 import { LocalControlServer, type ControlRequest } from './api/local-control.ts';
+import { AuditSyslogExporter } from './audit/syslog-exporter.ts';
 import { Readiness } from './api/readiness.ts';
 import type { Database } from './db/database.ts';
 import { migrateWithLock } from './db/migrate-with-lock.ts';
@@ -122,6 +123,18 @@ export async function startService(config: AppConfig, options: { roles?: readonl
     if (database.target.kind === 'pglite') {
       const control = await startControlServer(config, database, (manager, destination) => scheduling.wakeDestinations(manager, [destination]));
       stoppers.push(() => control.stop());
+    }
+
+    // The export reads committed audit rows, so it never holds up the roles that write them.
+    if (roles.has('scheduler') && config.audit.syslog) {
+      let exporter: AuditSyslogExporter;
+      try {
+        exporter = new AuditSyslogExporter(database, config.audit.syslog, path.dirname(config.configPath));
+      } catch (error) {
+        throw new ServiceStartError(`The audit syslog export cannot be set up: ${(error as Error).message}`, { cause: error });
+      }
+      exporter.start();
+      stoppers.push(() => exporter.stop());
     }
 
     // Workers read the store that listeners write; across hosts it is one shared volume (docs/deployment.md).
