@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import type { EntityManager } from 'typeorm';
 
 import { sendControlRequest } from './api/local-control.ts';
+import { registerTokenCommands } from './cli/token-command.ts';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AppConfig } from './config/load.ts';
 import { controlSocketPath, embeddedDatabaseHeldElsewhere, openDatabase } from './db/open-database.ts';
 import type { ControlCommand } from './api/local-control.ts';
@@ -195,6 +196,8 @@ jobs
     );
   });
 
+registerTokenCommands(program, { loadConfig: configFromOptions, currentUser, printTable });
+
 class CliError extends Error {}
 
 
@@ -274,7 +277,7 @@ function configFromOptions(): AppConfig {
   return loadConfig(program.opts<{ config: string }>().config);
 }
 
-type ListCommand = Exclude<Extract<ControlCommand, `${string}.list`>, 'jobs.list'>;
+type ListCommand = Exclude<Extract<ControlCommand, `${string}.list`>, 'jobs.list' | 'tokens.list'>;
 
 const LIST_QUERIES: Record<ListCommand, (manager: EntityManager, limit: number) => Promise<unknown[]>> = {
   'reports.list': listReports,

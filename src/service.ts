@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import type { AppConfig } from './config/load.ts';
+import { handleTokenControlRequest } from './api/api-tokens.ts';
 import { healthRoutes, HttpServer, metricsRoutes } from './api/http-server.ts';
 import { LocalControlServer, type ControlRequest } from './api/local-control.ts';
 import { Readiness } from './api/readiness.ts';
@@ -281,6 +282,7 @@ async function startControlServer(config: AppConfig, database: Database, wake: W
     if (request.command === 'associations.list') return database.run((manager) => listAssociations(manager, limit));
     if (request.command === 'studies.list') return database.run((manager) => listStudies(manager, limit));
     if (request.command === 'jobs.list') return database.run((manager) => listJobs(manager, request.states ?? ['failed'], limit));
+    if (request.command.startsWith('tokens.')) return handleTokenControlRequest(database, request);
     if (request.command === 'deliveries.approve' || request.command === 'deliveries.replay') {
       const { deliveryId, actor } = request;
       if (typeof deliveryId !== 'string' || typeof actor !== 'string') {

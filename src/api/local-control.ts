@@ -16,7 +16,10 @@ export type ControlCommand =
   | 'deliveries.replay'
   | 'associations.list'
   | 'studies.list'
-  | 'jobs.list';
+  | 'jobs.list'
+  | 'tokens.create'
+  | 'tokens.list'
+  | 'tokens.revoke';
 
 export interface ControlRequest {
   command: ControlCommand;
@@ -29,6 +32,10 @@ export interface ControlRequest {
   force?: boolean;
   /** Job states that jobs.list returns. */
   states?: string[];
+  /** Name of the API token that tokens.create creates, or id or name of the one tokens.revoke revokes. */
+  tokenName?: string;
+  /** Role of the API token that tokens.create creates. */
+  tokenRole?: string;
 }
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };

@@ -32,6 +32,13 @@ export const AUDIT_ACTIONS = [
   'study_forced_complete',
   'late_arrival_decided',
   'instance_files_missing',
+  'study_viewed',
+  'report_viewed',
+  'audit_log_viewed',
+  'audit_log_exported',
+  'api_token_created',
+  'job_retried',
+  'user_authentication_failed',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
