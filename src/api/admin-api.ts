@@ -6,7 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 
 import { installApiErrorHandlers } from './api-errors.ts';
-import { tokenAuthentication } from './authentication.ts';
+import { requestToken, ROLE_PERMISSIONS, tokenAuthentication } from './authentication.ts';
 import { consoleRoutes } from './console-files.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
 import { auditLogRoutes } from './routes/audit-log.ts';
@@ -26,6 +26,10 @@ export function adminApiRoutes(context: ApiContext): FastifyPluginAsync {
         installApiErrorHandlers(api);
         api.addHook('onRequest', tokenAuthentication(context.database));
         api.get('/openapi.json', { config: { permission: 'read' } }, async () => OPENAPI_DOCUMENT);
+        api.get('/session', { config: { permission: 'read' } }, async (request) => {
+          const token = requestToken(request);
+          return { tokenId: token.id, name: token.name, role: token.role, permissions: ROLE_PERMISSIONS[token.role] };
+        });
         await api.register(studyRoutes(context));
         await api.register(reportRoutes(context));
         await api.register(deliveryRoutes(context));

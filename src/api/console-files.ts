@@ -14,9 +14,10 @@ const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
 };
 
-export const CONSOLE_FILES = ['index.html', 'console.css', 'app.js', 'api-client.js', 'views.js'] as const;
+export const CONSOLE_FILES = ['index.html', 'console.css', 'app.js', 'api-client.js', 'views.js', 'favicon.svg'] as const;
 
 /**
  * The page may load its own files and call the API of its own origin, and nothing else: no inline

@@ -98,7 +98,22 @@ const schemas: Json = {
       selectionDecision: { type: ['string', 'null'], enum: ['selected', 'rejected', null] },
       selectionReasonCode: nullable('string'),
       selectionReason: nullable('string'),
-      volumeChecks: { type: ['array', 'null'], items: { type: 'object' }, description: 'findings of volume assembly: name, passed, message and details' },
+      volumeChecks: {
+        type: ['object', 'null'],
+        description: 'findings of volume assembly; null until the series was assembled',
+        properties: {
+          passed: { type: 'boolean' },
+          code: { type: 'string', description: 'reason code of a rejected series' },
+          reason: { type: 'string' },
+          checks: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: { name: { type: 'string' }, passed: { type: 'boolean' }, detail: { type: 'string' }, measured: { type: 'number' }, limit: { type: 'number' }, unit: { type: 'string' }, action: { type: 'string' } },
+            },
+          },
+        },
+      },
       hasPreviews: { type: 'boolean' },
     },
   },
@@ -223,6 +238,19 @@ export const OPENAPI_DOCUMENT = {
   components: { securitySchemes: { bearerToken: { type: 'http', scheme: 'bearer' } }, schemas },
   paths: {
     '/openapi.json': { get: operation('This document', 'read', [], { '200': jsonResponse('the OpenAPI document', { type: 'object' }) }) },
+    '/session': {
+      get: operation('The token of the request: its name, role and permissions', 'read', [], {
+        '200': jsonResponse('the token', {
+          type: 'object',
+          properties: {
+            tokenId: uuid,
+            name: { type: 'string' },
+            role: { type: 'string', enum: ['admin', 'auditor', 'viewer'] },
+            permissions: { type: 'array', items: { type: 'string', enum: ['read', 'audit', 'act'] } },
+          },
+        }),
+      }),
+    },
     '/studies': {
       get: operation(
         'Studies, most recently received first, with their progress',

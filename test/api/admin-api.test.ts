@@ -176,6 +176,7 @@ describe('admin API', () => {
     const needs: Record<string, 'read' | 'audit' | 'act'> = {
       'GET /metrics': 'read',
       'GET /api/v1/openapi.json': 'read',
+      'GET /api/v1/session': 'read',
       'GET /api/v1/studies': 'read',
       'GET /api/v1/studies/:studyInstanceUid': 'read',
       'GET /api/v1/series/:seriesInstanceUid/previews/:plane': 'read',
@@ -212,6 +213,14 @@ describe('admin API', () => {
     assert.equal(replay.status, 403);
     const audit = await request('/api/v1/audit-events', { role: 'viewer' });
     assert.equal(audit.status, 403);
+  });
+
+  it('names the token and its role in the session', async () => {
+    const response = await request('/api/v1/session', { role: 'auditor' });
+    const session = (await response.json()) as { name: string; role: string; permissions: string[] };
+    assert.equal(session.name, 'test-auditor');
+    assert.equal(session.role, 'auditor');
+    assert.deepEqual(session.permissions, ['read', 'audit']);
   });
 
   it('lists studies with their stage and filters them', async () => {
@@ -255,13 +264,14 @@ describe('admin API', () => {
     const response = await request(`/api/v1/studies/${study.studyInstanceUid}`, { role: 'viewer' });
     assert.equal(response.status, 200);
     const detail = (await response.json()) as {
-      series: { seriesInstanceUid: string; selectionDecision: string; selectionReason: string; volumeChecks: unknown[] | null; hasPreviews: boolean }[];
+      series: { seriesInstanceUid: string; selectionDecision: string; selectionReason: string; volumeChecks: { passed: boolean; checks: unknown[] } | null; hasPreviews: boolean }[];
       reports: { id: string; text?: string }[];
       deliveries: { id: string; state: string }[];
     };
     const axial = detail.series.find((series) => series.seriesInstanceUid === study.axialSeriesUid)!;
     assert.equal(axial.selectionDecision, 'selected');
-    assert.equal(axial.volumeChecks?.length, 1);
+    assert.equal(axial.volumeChecks?.passed, true);
+    assert.equal(axial.volumeChecks?.checks.length, 1);
     assert.equal(axial.hasPreviews, true);
     const localizer = detail.series.find((series) => series.seriesInstanceUid === study.localizerSeriesUid)!;
     assert.equal(localizer.selectionReason, 'every instance is a LOCALIZER');

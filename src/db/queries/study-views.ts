@@ -133,7 +133,11 @@ export interface SeriesDetail {
   selectionDecision: 'selected' | 'rejected' | null;
   selectionReasonCode: string | null;
   selectionReason: string | null;
-  volumeChecks: unknown[] | null;
+  /**
+   * Findings of volume assembly as the report job stores them: `passed`, `checks` (name, passed,
+   * detail, measured value and limit), and for a rejected series `code` and `reason`.
+   */
+  volumeChecks: Record<string, unknown> | null;
   /** Previews were written for this series' volume (axial, coronal and sagittal PNGs). */
   hasPreviews: boolean;
 }
@@ -216,7 +220,7 @@ export async function findStudyDetail(manager: EntityManager, studyInstanceUid: 
       selectionDecision: (row.selection_decision as 'selected' | 'rejected' | null) ?? null,
       selectionReasonCode: (row.selection_reason_code as string | null) ?? null,
       selectionReason: (row.selection_reason as string | null) ?? null,
-      volumeChecks: (row.volume_checks as unknown[] | null) ?? null,
+      volumeChecks: (row.volume_checks as Record<string, unknown> | null) ?? null,
       hasPreviews: typeof row.preview_directory === 'string',
     })),
     reports: reports.map((row) => ({
