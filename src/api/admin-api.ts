@@ -1,7 +1,7 @@
 /**
  * The admin API under /api/v1 and the web console under /console/, as Fastify plugins for the HTTP
  * server of a process with the `api` role. Every /api/v1 route needs a bearer token (authentication.ts);
- * the console's static files do not, because they hold no data and the page asks for a token itself.
+ * the console's static files do not, because they contain no data and the page requests a token itself.
  */
 import type { FastifyPluginAsync } from 'fastify';
 

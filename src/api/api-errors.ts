@@ -16,7 +16,6 @@ export const API_ERROR_IDS = {
   forbidden: 403,
   not_found: 404,
   invalid_request: 400,
-  not_acceptable: 406,
   conflict: 409,
   internal_error: 500,
 } as const;

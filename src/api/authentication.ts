@@ -1,7 +1,7 @@
 /**
  * Bearer token authentication and role checks of the admin API.
  *
- * Every route states in its config the permission it needs; a route without one needs `act`, so a
+ * Every route states in its config the permission it needs. A route without one needs `act`, so a
  * route added without thought is admin-only rather than open. Routes marked `public` (health probes,
  * the console's static files) skip the check. Roles grant:
  * - viewer: read (studies, reports, deliveries, jobs, peers, previews);
@@ -32,7 +32,7 @@ const LAST_USED_GRANULARITY_SECONDS = 60;
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** What the route needs; absent means `act`. */
+    /** Permission the route needs; absent means `act`. */
     permission?: Permission;
     /** No token needed. */
     public?: boolean;
@@ -51,8 +51,8 @@ export function requestToken(request: FastifyRequest): ApiTokenItem {
 
 /**
  * Returns the onRequest hook that authenticates each request and checks the route's permission. A
- * request without a token gets 401; a request with an unknown or revoked token gets 401 and a
- * `user_authentication_failed` audit row; a token whose role lacks the permission gets 403.
+ * request without a token gets 401. An unknown or revoked token gets 401 and writes a
+ * `user_authentication_failed` audit row. A token whose role lacks the permission gets 403.
  */
 export function tokenAuthentication(database: Database): onRequestHookHandler {
   return async (request: FastifyRequest, reply: FastifyReply) => {
@@ -76,7 +76,7 @@ export function tokenAuthentication(database: Database): onRequestHookHandler {
     request.apiToken = token;
     await database.run((manager) => touchApiToken(manager, token.id, new Date(), LAST_USED_GRANULARITY_SECONDS));
 
-    // A path without a route answers 404 to any valid token; only real routes are fail-closed.
+    // A path without a route gets 404 for any valid token, because only real routes are fail-closed.
     const permission = request.is404 ? 'read' : (config?.permission ?? 'act');
     if (!ROLE_PERMISSIONS[token.role].includes(permission)) {
       return sendApiError(reply, 'forbidden', `the token's role ${token.role} does not allow this request; it needs a role with the ${permission} permission`);
@@ -85,7 +85,7 @@ export function tokenAuthentication(database: Database): onRequestHookHandler {
 }
 
 async function recordFailedAuthentication(database: Database, request: FastifyRequest): Promise<void> {
-  // NOTE: every rejected token writes an audit row and a log line; a client that retries a wrong
+  // NOTE: every rejected token writes an audit row and a log line. A client that retries a wrong
   // token in a loop fills both, because there is no rate limit yet.
   logger.warn('API request with an unknown or revoked token', { remoteAddress: request.ip, path: request.routeOptions.url });
   await database.transaction((manager) =>

@@ -1,8 +1,8 @@
 /**
- * The web console in real headless Chromium (Debian's chromium driven by playwright-core): sign in
- * with a token made by `token create` through the running service's control socket, find a study that
- * storescu pushed, open its report and previews, replay its ORU^R01 and find the replay in the audit
- * log. Screenshots go to test-artifacts/console/.
+ * The web console in real headless Chromium, Debian's chromium driven by playwright-core. The test
+ * signs in with a token that `token create` made through the running service's control socket. It
+ * finds a study that storescu pushed, opens its report and previews, replays its ORU^R01 and finds
+ * the replay in the audit log. Screenshots go to test-artifacts/console/.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -88,7 +88,7 @@ describe('web console in headless Chromium', () => {
     const pushed = await storescu({ port: dicomPort, calledAeTitle: 'ARGUS', paths: [STUDY_FOLDER] });
     assert.equal(pushed.code, 0, pushed.stderr);
 
-    // The service holds the embedded database, so the token command goes through its control socket.
+    // The service has the embedded database open, so the token command goes through its control socket.
     const created = await runCli(configPath, ['token', 'create', '--role', 'admin', '--name', 'console-admin']);
     assert.equal(created.code, 0, created.stderr);
     token = created.stdout.trim();

@@ -1,7 +1,7 @@
 /**
- * Rows of one reported study, inserted with the columns the ingest, report and delivery code write:
- * a selected axial series with volume checks and previews, a rejected localizer, a report and two
- * deliveries (an ORU^R01 that is dead and an SR that is held).
+ * Rows of one reported study, inserted with the columns that the ingest, report and delivery code
+ * write. The study has a selected axial series with volume checks and previews, a rejected localizer,
+ * a report, a dead ORU^R01 delivery and a held SR delivery.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';

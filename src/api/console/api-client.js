@@ -33,7 +33,7 @@ async function send(path, { method = 'GET', body, accept = 'application/json', t
   try {
     response = await fetch(`${API_BASE}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (error) {
-    throw new ApiRequestError('network_error', `The gateway did not answer (${error.message}). Check that it runs and try again.`, 0);
+    throw new ApiRequestError('network_error', `The gateway did not respond (${error.message}). Check that it runs, then try again.`, 0);
   }
   if (response.ok) return response;
   let id = 'internal_error';

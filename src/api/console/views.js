@@ -130,7 +130,7 @@ function studiesTable(page, filters, refresh) {
 
 // ---- One study -----------------------------------------------------------------------------------
 
-/** A study's page: progress, report, previews, series with selection reasons, deliveries. */
+/** Shows a study's page: progress, report, previews, series with selection reasons and deliveries. */
 export async function showStudy(container, studyInstanceUid, context) {
   const objectUrls = [];
   container.replaceChildren(h('h1', { tabindex: '-1' }, 'Study'), h('p', {}, 'Loading…'));
@@ -230,7 +230,7 @@ function seriesSection(study) {
   );
 }
 
-/** The stored findings of volume assembly: { passed, checks: [{ name, passed, detail }], code, reason }. */
+/** Renders the stored findings of volume assembly: { passed, checks: [{ name, passed, detail }], code, reason }. */
 function volumeChecks(findings) {
   if (!findings) return '';
   const checks = Array.isArray(findings.checks) ? findings.checks : [];
@@ -274,8 +274,10 @@ function deliveriesSection(study, context) {
   );
 }
 
+const KIND_LABELS = { hl7_oru: 'HL7 ORU^R01', dicom_sr: 'DICOM SR' };
+
 function kindLabel(kind) {
-  return kind === 'hl7_oru' ? 'HL7 ORU^R01' : kind === 'dicom_sr' ? 'DICOM SR' : kind;
+  return KIND_LABELS[kind] ?? kind;
 }
 
 function actionButton(label, description, path, context) {
@@ -312,7 +314,7 @@ const AUDIT_FIELDS = [
   { name: 'patientId', label: 'Patient ID', type: 'text' },
 ];
 
-/** The audit log search with its filters, result table and CSV export. */
+/** Shows the audit log search with its filters, result table and CSV export. */
 export async function showAudit(container, context) {
   const document = await getJson('/openapi.json');
   const actions = document.components.schemas.AuditEvent.properties.action.enum;

@@ -7,9 +7,9 @@ import type { EntityManager } from 'typeorm';
 import { queryRows } from '../sql.ts';
 
 /**
- * Where a study is on its way, derived from its state and the deliveries of its latest report:
- * receiving, queued (complete, waiting for a worker), processing, failed, and for a reported study
- * delivery_failed (a dead delivery), held (waiting for approval), delivering or done.
+ * Stage of a study on its way, derived from its state and the deliveries of its latest report. Before
+ * a report it is receiving, queued (complete, waiting for a worker), processing or failed. A reported
+ * study is delivery_failed (a dead delivery), held (waiting for approval), delivering or done.
  */
 export type StudyStage = 'receiving' | 'queued' | 'processing' | 'failed' | 'delivery_failed' | 'held' | 'delivering' | 'done';
 
