@@ -50,7 +50,9 @@ describe('web console in headless Chromium', () => {
   let page: Page;
   let base: string;
   let token: string;
-  /** Uncaught errors of the page and responses with an error status; a later test expects only the sign-in's 401. */
+  /** The findings that the console showed, to look for in the service log. */
+  let findingsText = '';
+  /** Uncaught errors, console errors (a Content-Security-Policy violation, for one) and error responses of the page. */
   const pageErrors: string[] = [];
 
   before(async () => {
@@ -103,6 +105,10 @@ describe('web console in headless Chromium', () => {
     browser = await chromium.launchPersistentContext(userDataDirectory, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
     page = browser.pages()[0] ?? (await browser.newPage());
     page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('console', (message) => {
+      // A failed resource load is also a response with its status, which the list below keeps with its path.
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) pageErrors.push(message.text());
+    });
     page.on('response', (response) => {
       if (response.status() >= 400) pageErrors.push(`${response.status()} ${response.request().method()} ${new URL(response.url()).pathname}`);
     });
@@ -142,7 +148,8 @@ describe('web console in headless Chromium', () => {
     await page.getByRole('heading', { name: 'Report' }).waitFor();
     const findings = page.locator('#report-findings');
     await findings.waitFor();
-    assert.ok(((await findings.textContent()) ?? '').length > 0, 'the findings are empty');
+    findingsText = (await findings.textContent()) ?? '';
+    assert.ok(findingsText.length > 0, 'the findings are empty');
 
     const previews = page.locator('img.preview');
     await previews.nth(2).waitFor();
@@ -178,6 +185,13 @@ describe('web console in headless Chromium', () => {
 
   it('ran without script errors in the page', () => {
     assert.deepEqual(pageErrors, ['401 GET /api/v1/session']);
+  });
+
+  it('keeps patient data out of the service log', () => {
+    assert.ok(service.output.length > 0, 'the service wrote no log');
+    assert.ok(!service.output.includes(PATIENT_ID), 'the log contains the patient ID that the console searched for');
+    assert.ok(!service.output.includes(token), 'the log contains the API token');
+    assert.ok(!service.output.includes(findingsText), 'the log contains the report findings');
   });
 
   it('audited the reads of the study and its report', async () => {
