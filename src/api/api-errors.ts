@@ -45,7 +45,8 @@ export function toApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
   if (error instanceof DeliveryAdminError) {
     if (error.code === 'delivery_not_found') return new ApiError('not_found', error.message);
-    return new ApiError('conflict', error.message);
+    // The message names the command-line option; an API client sends the body field instead.
+    return new ApiError('conflict', error.message.replace('use --force', 'send {"force": true}'));
   }
   if (error instanceof ApiTokenError) return new ApiError(error.code, error.message);
   const fastifyError = error as FastifyError;

@@ -356,6 +356,37 @@ describe('admin API', () => {
     assert.equal(((await again.json()) as { error: { id: string } }).error.id, 'conflict');
   });
 
+  it('replays a superseded delivery only with force', async () => {
+    // A later report of the other study was delivered to the same RIS.
+    const laterReportId = randomUUID();
+    await database.transaction(async (manager) => {
+      await queryRows(
+        manager,
+        `INSERT INTO report (id, study_id, series_id, status, text, findings, impression, model_name, model_version, model_device_uid,
+           instance_uids, timings, created_at, supersedes_report_id)
+         SELECT $1, study_id, series_id, status, 'amended', 'amended', '', model_name, model_version, model_device_uid, instance_uids, timings,
+                created_at + interval '1 minute', id
+           FROM report WHERE id = $2`,
+        [laterReportId, otherStudy.reportId],
+      );
+      await queryRows(
+        manager,
+        `INSERT INTO delivery (id, report_id, kind, destination, control_id, payload, state, attempts, next_attempt_at, created_at, updated_at, delivered_at)
+         VALUES ($1, $2, 'hl7_oru', 'ris', 'NEW2002', '\\x00', 'delivered', 1, now(), now(), now(), now())`,
+        [randomUUID(), laterReportId],
+      );
+    });
+
+    const rejected = await request(`/api/v1/deliveries/${otherStudy.deadDeliveryId}/replay`, { method: 'POST', role: 'admin', body: {} });
+    assert.equal(rejected.status, 409);
+    const problem = (await rejected.json()) as { error: { id: string; message: string } };
+    assert.equal(problem.error.id, 'conflict');
+    assert.match(problem.error.message, /send \{"force": true\} to replay anyway/);
+
+    const forced = await request(`/api/v1/deliveries/${otherStudy.deadDeliveryId}/replay`, { method: 'POST', role: 'admin', body: { force: true } });
+    assert.equal(forced.status, 200);
+  });
+
   it('approves a held delivery', async () => {
     const response = await request(`/api/v1/deliveries/${study.heldDeliveryId}/approve`, { method: 'POST', role: 'admin' });
     assert.equal(response.status, 200);
@@ -371,7 +402,7 @@ describe('admin API', () => {
     assert.ok(page.events.every((event) => event.action === 'report_viewed' && event.studyInstanceUid === study.studyInstanceUid), 'a row outside the filter');
     assert.equal(page.events[0]!.patientId, study.patientId);
 
-    const byPatient = (await (await request(`/api/v1/audit-events?patientId=${otherStudy.patientId}`, { role: 'auditor' })).json()) as { total: number };
+    const byPatient = (await (await request(`/api/v1/audit-events?action=report_viewed&patientId=${otherStudy.patientId}`, { role: 'auditor' })).json()) as { total: number };
     assert.equal(byPatient.total, 0);
     const failures = (await (await request('/api/v1/audit-events?outcome=failure&actor=unknown', { role: 'auditor' })).json()) as { events: { action: string }[] };
     assert.ok(failures.events.length > 0, 'no failed authentication in the audit log');
@@ -385,8 +416,8 @@ describe('admin API', () => {
 
   it('exports the audit log as CSV by Accept header or format', async () => {
     for (const [pathname, accept] of [
-      ['/api/v1/audit-events?action=delivery_replayed', 'text/csv'],
-      ['/api/v1/audit-events?action=delivery_replayed&format=csv', undefined],
+      [`/api/v1/audit-events?action=delivery_replayed&studyInstanceUid=${study.studyInstanceUid}`, 'text/csv'],
+      [`/api/v1/audit-events?action=delivery_replayed&studyInstanceUid=${study.studyInstanceUid}&format=csv`, undefined],
     ] as const) {
       const response = await request(pathname, { role: 'auditor', accept });
       assert.equal(response.status, 200);
@@ -453,6 +484,13 @@ describe('admin API', () => {
     assert.equal(listed.code, 0, listed.stderr);
     assert.ok(!listed.stdout.includes(token), 'token list prints the token');
     assert.ok((JSON.parse(listed.stdout) as { name: string }[]).some((item) => item.name === 'cli-viewer'), 'token list misses cli-viewer');
+
+    const duplicate = await runCli(configPath, ['token', 'create', '--role', 'viewer', '--name', 'cli-viewer']);
+    assert.equal(duplicate.code, 1);
+    assert.match(duplicate.stderr, /a token named "cli-viewer" exists and is not revoked/);
+    const badRole = await runCli(configPath, ['token', 'create', '--role', 'owner', '--name', 'cli-owner']);
+    assert.equal(badRole.code, 1);
+    assert.match(badRole.stderr, /the role "owner" is invalid; use one of admin, auditor, viewer/);
 
     const revoked = await runCli(configPath, ['token', 'revoke', 'cli-viewer']);
     assert.equal(revoked.code, 0, revoked.stderr);

@@ -295,12 +295,31 @@ function actionButton(label, description, path, context) {
           context.reload();
         } catch (error) {
           button.disabled = false;
+          if (isSupersededReplay(error, path) && window.confirm(`${error.message}\n\nReplay anyway?`)) {
+            await replayAnyway(path, description, context);
+            return;
+          }
           context.report(error);
         }
       },
     },
     label,
   );
+}
+
+/** True for a rejected replay that `force` would let through: a later report was delivered to the destination. */
+function isSupersededReplay(error, path) {
+  return error.id === 'conflict' && path.endsWith('/replay') && error.message.includes('"force"');
+}
+
+async function replayAnyway(path, description, context) {
+  try {
+    const result = await postJson(path, { force: true });
+    context.announce(`${description}: done although a later report was delivered. The delivery is ${result.state}.`);
+    context.reload();
+  } catch (error) {
+    context.report(error);
+  }
 }
 
 // ---- Audit log -----------------------------------------------------------------------------------
