@@ -210,7 +210,7 @@ describe('admin API', () => {
     }
   });
 
-  it('keeps an auditor from replaying and a viewer from the audit log', async () => {
+  it('forbids auditor replay and viewer audit reads', async () => {
     const replay = await request(`/api/v1/deliveries/${study.deadDeliveryId}/replay`, { method: 'POST', role: 'auditor' });
     assert.equal(replay.status, 403);
     const audit = await request('/api/v1/audit-events', { role: 'viewer' });
@@ -244,7 +244,7 @@ describe('admin API', () => {
     assert.equal(paged.studies.length, 1);
   });
 
-  it('answers an invalid parameter with invalid_request naming it', async () => {
+  it('rejects invalid parameters by name', async () => {
     const response = await request('/api/v1/studies?status=lost&limit=0', { role: 'viewer' });
     assert.equal(response.status, 400);
     const body = (await response.json()) as { error: { id: string; message: string } };
@@ -256,7 +256,7 @@ describe('admin API', () => {
     assert.match(((await unknown.json()) as { error: { message: string } }).error.message, /unknown parameter colour/);
   });
 
-  it('answers an unknown API path with not_found once authenticated', async () => {
+  it('answers unknown API paths with not_found', async () => {
     const response = await request('/api/v1/nothing-here', { role: 'viewer' });
     assert.equal(response.status, 404);
     assert.equal(((await response.json()) as { error: { id: string } }).error.id, 'not_found');
@@ -330,7 +330,7 @@ describe('admin API', () => {
     assert.equal(badPlane.status, 400);
   });
 
-  it('lists peers without key or certificate paths', async () => {
+  it('lists peers without file paths', async () => {
     const response = await request('/api/v1/peers', { role: 'viewer' });
     const text = await response.text();
     assert.equal(response.status, 200);
@@ -340,7 +340,7 @@ describe('admin API', () => {
     assert.deepEqual(peers.dicom.destinations, [{ name: 'pacs', aeTitle: 'PACS', host: '127.0.0.1', port: 11113, tls: true, warningPolicy: 'delivered', requireApproval: false, blockOnDead: false }]);
   });
 
-  it('replays a dead delivery with a new MSH-10 and audits it', async () => {
+  it('replays a dead delivery', async () => {
     const response = await request(`/api/v1/deliveries/${study.deadDeliveryId}/replay`, { method: 'POST', role: 'admin', body: {} });
     assert.equal(response.status, 200);
     const result = (await response.json()) as { state: string; controlId: string; previousControlId: string };
@@ -394,7 +394,7 @@ describe('admin API', () => {
     assert.equal(listed.total, 2);
   });
 
-  it('filters the audit log and audits the query', async () => {
+  it('filters and audits audit log queries', async () => {
     const response = await request(`/api/v1/audit-events?action=report_viewed&accessionNumber=${study.accessionNumber}`, { role: 'auditor' });
     assert.equal(response.status, 200);
     const page = (await response.json()) as { total: number; events: { action: string; studyInstanceUid: string; patientId: string }[] };
@@ -414,7 +414,7 @@ describe('admin API', () => {
     assert.equal(viewed.at(-1)!.details?.filters, 'actor,outcome');
   });
 
-  it('exports the audit log as CSV by Accept header or format', async () => {
+  it('exports the audit log as CSV', async () => {
     for (const [pathname, accept] of [
       [`/api/v1/audit-events?action=delivery_replayed&studyInstanceUid=${study.studyInstanceUid}`, 'text/csv'],
       [`/api/v1/audit-events?action=delivery_replayed&studyInstanceUid=${study.studyInstanceUid}&format=csv`, undefined],
@@ -430,7 +430,7 @@ describe('admin API', () => {
     assert.equal((await auditRows('audit_log_exported')).length, 2);
   });
 
-  it('retries a failed report job and reopens its failed study', async () => {
+  it('retries a failed report job', async () => {
     const jobId = randomUUID();
     const studyId = randomUUID();
     const now = new Date();
@@ -469,7 +469,7 @@ describe('admin API', () => {
     assert.match(await response.text(), /argus_open_associations/);
   });
 
-  it('creates, lists and revokes a token with the token command', async () => {
+  it('manages tokens with the token command', async () => {
     const created = await runCli(configPath, ['token', 'create', '--role', 'viewer', '--name', 'cli-viewer']);
     assert.equal(created.code, 0, created.stderr);
     const token = created.stdout.trim();

@@ -130,7 +130,7 @@ describe('web console in headless Chromium', () => {
     await page.getByRole('status').getByText('This token is unknown or revoked.').waitFor();
   });
 
-  it('signs in and finds the study by patient ID', async () => {
+  it('finds a study by patient ID', async () => {
     await page.getByLabel('API token').fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Studies' }).waitFor();
@@ -143,7 +143,7 @@ describe('web console in headless Chromium', () => {
     await page.screenshot({ path: path.join(ARTIFACTS, 'studies.png'), fullPage: true });
   });
 
-  it('opens the study with its report, previews and selection reasons', async () => {
+  it('opens a study with report and previews', async () => {
     await page.locator('#study-results tbody tr a').first().click();
     await page.getByRole('heading', { name: 'Report' }).waitFor();
     const findings = page.locator('#report-findings');
@@ -194,7 +194,7 @@ describe('web console in headless Chromium', () => {
     assert.ok(!service.output.includes(findingsText), 'the log contains the report findings');
   });
 
-  it('audited the reads of the study and its report', async () => {
+  it('audits the study and report reads', async () => {
     const response = await fetch(`${base}/api/v1/audit-events?studyInstanceUid=${STUDY_INSTANCE_UID}&actor=console-admin`, { headers: { authorization: `Bearer ${token}` } });
     const { events } = (await response.json()) as { events: { action: string; sourceAddress: string }[] };
     const actions = new Set(events.map((event) => event.action));
