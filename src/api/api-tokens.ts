@@ -1,8 +1,8 @@
 /**
  * API tokens: random secrets shown once at creation and stored only as SHA-256 hashes. A token is
  * `argus_` followed by 32 random bytes in base64url (43 characters). The prefix lets secret scanners
- * and people recognise a leaked token; the 256 random bits make guessing hopeless, so a fast hash
- * without salt is enough and lets a request find its token with one index lookup.
+ * and people recognise a leaked token. The 256 random bits make guessing hopeless, so a fast hash
+ * without salt is enough, and a request finds its token with one index lookup.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 
@@ -36,7 +36,7 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-/** True when the string has the shape of a token; says nothing about whether it exists. */
+/** True when the string has the shape of a token, whether or not such a token exists. */
 export function isWellFormedToken(token: string): boolean {
   return TOKEN_PATTERN.test(token);
 }

@@ -42,7 +42,7 @@ export type ControlResponse = { ok: true; result: unknown } | { ok: false; error
 
 export type ControlHandler = (request: ControlRequest) => Promise<unknown>;
 
-/** Longest accepted request line; requests are a command name and a number. */
+/** Longest accepted request line; requests are a command name, ids, short labels and a number. */
 const MAX_REQUEST_BYTES = 4096;
 
 export class LocalControlServer {

@@ -1,7 +1,7 @@
 /**
  * `argus-gateway token create|list|revoke`: API tokens of the admin API. While the service runs on the
- * embedded database the commands go through its control socket, because only one process may open
- * PGlite; otherwise they open the database themselves.
+ * embedded database, the commands go through its control socket, because only one process may open
+ * PGlite. Otherwise they open the database themselves.
  */
 import type { Command } from 'commander';
 
