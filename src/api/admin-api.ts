@@ -25,6 +25,11 @@ export function adminApiRoutes(context: ApiContext): FastifyPluginAsync {
       async (api) => {
         installApiErrorHandlers(api);
         api.addHook('onRequest', tokenAuthentication(context.database));
+        // Answers carry patient data, so shared caches and the browser's disk cache must not keep them.
+        api.addHook('onSend', async (_request, reply, payload) => {
+          if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
+          return payload;
+        });
         api.get('/openapi.json', { config: { permission: 'read' } }, async () => OPENAPI_DOCUMENT);
         api.get('/session', { config: { permission: 'read' } }, async (request) => {
           const token = requestToken(request);

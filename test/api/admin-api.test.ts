@@ -265,6 +265,7 @@ describe('admin API', () => {
   it('shows and audits a study detail', async () => {
     const response = await request(`/api/v1/studies/${study.studyInstanceUid}`, { role: 'viewer' });
     assert.equal(response.status, 200);
+    assert.equal(response.headers.get('cache-control'), 'no-store');
     const detail = (await response.json()) as {
       series: { seriesInstanceUid: string; selectionDecision: string; selectionReason: string; volumeChecks: { passed: boolean; checks: unknown[] } | null; hasPreviews: boolean }[];
       reports: { id: string; text?: string }[];
