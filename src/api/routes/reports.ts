@@ -26,8 +26,7 @@ export function reportRoutes(context: ApiContext): FastifyPluginAsync {
         return found;
       });
       if (!report) throw new ApiError('not_found', `no report has the id ${reportId}`);
-      const { patientId: _patientId, ...document } = report;
-      return document;
+      return report;
     });
   };
 }

@@ -57,10 +57,10 @@ export async function searchReports(
 }
 
 /** Returns a report with its text, or undefined when no report has this id. */
-export async function findReport(manager: EntityManager, id: string): Promise<(ReportDocument & { patientId: string | null }) | undefined> {
+export async function findReport(manager: EntityManager, id: string): Promise<ReportDocument | undefined> {
   const rows = await queryRows<Record<string, unknown>>(
     manager,
-    `SELECT r.id, s.study_instance_uid, s.accession_number, s.patient_id, x.series_instance_uid, r.status, r.created_at, r.model_name,
+    `SELECT r.id, s.study_instance_uid, s.accession_number, x.series_instance_uid, r.status, r.created_at, r.model_name,
             r.model_version, r.model_device_uid, r.supersedes_report_id, r.text, r.findings, r.impression, r.instance_uids, r.timings
        FROM report r JOIN study s ON s.id = r.study_id JOIN series x ON x.id = r.series_id
       WHERE r.id = $1`,
@@ -72,7 +72,6 @@ export async function findReport(manager: EntityManager, id: string): Promise<(R
     id: row.id as string,
     studyInstanceUid: row.study_instance_uid as string,
     accessionNumber: (row.accession_number as string | null) ?? null,
-    patientId: (row.patient_id as string | null) ?? null,
     seriesInstanceUid: row.series_instance_uid as string,
     status: row.status as string,
     createdAt: new Date(row.created_at as string).toISOString(),
