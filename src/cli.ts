@@ -8,6 +8,9 @@ import { Command, Option } from 'commander';
 import type { EntityManager } from 'typeorm';
 
 import { sendControlRequest } from './api/local-control.ts';
+import { registerAuditCommands } from './cli/audit-command.ts';
+import { registerDoctorCommand } from './cli/doctor-command.ts';
+import { registerEchoCommand } from './cli/echo-command.ts';
 import { registerTokenCommands } from './cli/token-command.ts';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AppConfig } from './config/load.ts';
 import { controlSocketPath, embeddedDatabaseHeldElsewhere, openDatabase } from './db/open-database.ts';
@@ -196,6 +199,10 @@ jobs
     );
   });
 
+// Commands that live in their own modules under src/cli/.
+registerAuditCommands(program, configFromOptions);
+registerEchoCommand(program, configFromOptions);
+registerDoctorCommand(program, configFromOptions);
 registerTokenCommands(program, { loadConfig: configFromOptions, currentUser, printTable });
 
 class CliError extends Error {}

@@ -25,6 +25,7 @@ import { handleTokenControlRequest } from './api/api-tokens.ts';
 import { tokenAuthentication } from './api/authentication.ts';
 import { healthRoutes, HttpServer, metricsRoutes } from './api/http-server.ts';
 import { LocalControlServer, type ControlRequest } from './api/local-control.ts';
+import { AuditSyslogExporter } from './audit/syslog-exporter.ts';
 import { Readiness } from './api/readiness.ts';
 import type { Database } from './db/database.ts';
 import { migrateWithLock } from './db/migrate-with-lock.ts';
@@ -131,6 +132,18 @@ export async function startService(config: AppConfig, options: { roles?: readonl
     if (database.target.kind === 'pglite') {
       const control = await startControlServer(config, database, wakeDestination);
       stoppers.push(() => control.stop());
+    }
+
+    // The export reads committed audit rows, so it never holds up the roles that write them.
+    if (roles.has('scheduler') && config.audit.syslog) {
+      let exporter: AuditSyslogExporter;
+      try {
+        exporter = new AuditSyslogExporter(database, config.audit.syslog, path.dirname(config.configPath));
+      } catch (error) {
+        throw new ServiceStartError(`The audit syslog export cannot be set up: ${(error as Error).message}`, { cause: error });
+      }
+      exporter.start();
+      stoppers.push(() => exporter.stop());
     }
 
     // Workers read the store that listeners write; across hosts it is one shared volume (docs/deployment.md).
@@ -247,7 +260,18 @@ async function startListenerRole(
 
 async function loadConfiguredModel(config: AppConfig): Promise<ArgusModel> {
   try {
-    return await loadModel(config.modelPackagePath, { intraOpThreads: config.model.intraOpThreads });
+    const { intraOpThreads, executionProvider, maxNewTokens, numBeams, repetitionPenalty, noRepeatNgramSize, endTokens } = config.model;
+    return await loadModel(config.modelPackagePath, {
+      intraOpThreads,
+      executionProvider,
+      generation: {
+        ...(maxNewTokens === undefined ? {} : { maxNewTokens }),
+        ...(numBeams === undefined ? {} : { numBeams }),
+        ...(repetitionPenalty === undefined ? {} : { repetitionPenalty }),
+        ...(noRepeatNgramSize === undefined ? {} : { noRepeatNgramSize }),
+        ...(endTokens === undefined ? {} : { endTokens }),
+      },
+    });
   } catch (error) {
     throw new ServiceStartError(
       `The model package in ${config.modelPackagePath} (model.packagePath) cannot be loaded: ${(error as Error).message}`,

@@ -424,7 +424,7 @@ describe('admin API', () => {
       assert.equal(response.status, 200);
       assert.match(response.headers.get('content-type') ?? '', /^text\/csv/);
       const lines = (await response.text()).trimEnd().split('\r\n');
-      assert.equal(lines[0], 'occurredAt,actorType,actor,action,outcome,sourceAddress,studyInstanceUid,seriesInstanceUid,accessionNumber,patientId,reportId,deliveryId,correlationId,details,id');
+      assert.equal(lines[0], 'occurredAt,actorType,actor,action,outcome,sourceAddress,studyInstanceUid,seriesInstanceUid,accessionNumber,patientId,reportId,deliveryId,correlationId,details,id,seq,prevHash,rowHash');
       assert.equal(lines.length, 2);
       assert.ok(lines[1]!.includes(study.deadDeliveryId), 'the CSV row does not name the replayed delivery');
     }

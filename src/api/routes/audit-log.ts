@@ -46,6 +46,9 @@ const CSV_COLUMNS: (keyof AuditEventRow)[] = [
   'correlationId',
   'details',
   'id',
+  'seq',
+  'prevHash',
+  'rowHash',
 ];
 
 export function auditLogRoutes(context: ApiContext): FastifyPluginAsync {

@@ -21,7 +21,14 @@ export function reportRoutes(context: ApiContext): FastifyPluginAsync {
       const report = await context.database.transaction(async (manager) => {
         const found = await findReport(manager, reportId);
         if (found) {
-          await auditTokenRequest(manager, request, { action: 'report_viewed', outcome: 'success', studyInstanceUid: found.studyInstanceUid, reportId });
+          await auditTokenRequest(manager, request, {
+            action: 'report_viewed',
+            outcome: 'success',
+            studyInstanceUid: found.studyInstanceUid,
+            accessionNumber: found.accessionNumber ?? undefined,
+            patientId: found.patientId ?? undefined,
+            reportId,
+          });
         }
         return found;
       });

@@ -43,7 +43,15 @@ export function studyRoutes(context: ApiContext): FastifyPluginAsync {
       const { studyInstanceUid } = parseParameters(z.object({ studyInstanceUid: uidParameter }), request.params);
       const detail = await context.database.transaction(async (manager) => {
         const found = await findStudyDetail(manager, studyInstanceUid);
-        if (found) await auditTokenRequest(manager, request, { action: 'study_viewed', outcome: 'success', studyInstanceUid });
+        if (found) {
+          await auditTokenRequest(manager, request, {
+            action: 'study_viewed',
+            outcome: 'success',
+            studyInstanceUid,
+            accessionNumber: found.accessionNumber ?? undefined,
+            patientId: found.patientId ?? undefined,
+          });
+        }
         return found;
       });
       if (!detail) throw new ApiError('not_found', `no study with StudyInstanceUID ${studyInstanceUid} was received`);

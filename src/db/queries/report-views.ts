@@ -15,6 +15,7 @@ export interface ReportListEntry {
 }
 
 export interface ReportDocument extends ReportListEntry {
+  patientId: string | null;
   seriesInstanceUid: string;
   model: { name: string; version: string; deviceUid: string };
   text: string;
@@ -60,7 +61,7 @@ export async function searchReports(
 export async function findReport(manager: EntityManager, id: string): Promise<ReportDocument | undefined> {
   const rows = await queryRows<Record<string, unknown>>(
     manager,
-    `SELECT r.id, s.study_instance_uid, s.accession_number, x.series_instance_uid, r.status, r.created_at, r.model_name,
+    `SELECT r.id, s.study_instance_uid, s.accession_number, s.patient_id, x.series_instance_uid, r.status, r.created_at, r.model_name,
             r.model_version, r.model_device_uid, r.supersedes_report_id, r.text, r.findings, r.impression, r.instance_uids, r.timings
        FROM report r JOIN study s ON s.id = r.study_id JOIN series x ON x.id = r.series_id
       WHERE r.id = $1`,
@@ -72,6 +73,7 @@ export async function findReport(manager: EntityManager, id: string): Promise<Re
     id: row.id as string,
     studyInstanceUid: row.study_instance_uid as string,
     accessionNumber: (row.accession_number as string | null) ?? null,
+    patientId: (row.patient_id as string | null) ?? null,
     seriesInstanceUid: row.series_instance_uid as string,
     status: row.status as string,
     createdAt: new Date(row.created_at as string).toISOString(),
