@@ -47,6 +47,7 @@ describe('web console in headless Chromium', () => {
   let ris: MllpPeer;
   let pacs: Storescp;
   let browser: BrowserContext;
+  let userDataDirectory: string | undefined;
   let page: Page;
   let base: string;
   let token: string;
@@ -101,7 +102,7 @@ describe('web console in headless Chromium', () => {
       return deliveries.length === 2 && deliveries.every((item) => item.state === 'delivered') ? deliveries : undefined;
     });
 
-    const userDataDirectory = await mkdtemp(path.join(os.tmpdir(), 'argus-chromium-'));
+    userDataDirectory = await mkdtemp(path.join(os.tmpdir(), 'argus-chromium-'));
     browser = await chromium.launchPersistentContext(userDataDirectory, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
     page = browser.pages()[0] ?? (await browser.newPage());
     page.on('pageerror', (error) => pageErrors.push(error.message));
@@ -121,6 +122,7 @@ describe('web console in headless Chromium', () => {
     await ris?.close();
     await pacs?.stop();
     await rm(workDirectory, { recursive: true, force: true });
+    if (userDataDirectory) await rm(userDataDirectory, { recursive: true, force: true });
   });
 
   it('rejects an unknown token at sign-in', async () => {
