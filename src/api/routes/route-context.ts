@@ -1,4 +1,4 @@
-/** What the admin API's route modules share: the database, the configuration and helpers for queries and audit rows. */
+/** Shared parts of the admin API's route modules: the database, the configuration and helpers for queries and audit rows. */
 import type { FastifyRequest } from 'fastify';
 import type { EntityManager } from 'typeorm';
 import { z } from 'zod';
