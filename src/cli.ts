@@ -11,6 +11,7 @@ import { sendControlRequest } from './api/local-control.ts';
 import { registerAuditCommands } from './cli/audit-command.ts';
 import { registerDoctorCommand } from './cli/doctor-command.ts';
 import { registerEchoCommand } from './cli/echo-command.ts';
+import { registerTokenCommands } from './cli/token-command.ts';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AppConfig } from './config/load.ts';
 import { controlSocketPath, embeddedDatabaseHeldElsewhere, openDatabase } from './db/open-database.ts';
 import type { ControlCommand } from './api/local-control.ts';
@@ -202,6 +203,7 @@ jobs
 registerAuditCommands(program, configFromOptions);
 registerEchoCommand(program, configFromOptions);
 registerDoctorCommand(program, configFromOptions);
+registerTokenCommands(program, { loadConfig: configFromOptions, currentUser, printTable });
 
 class CliError extends Error {}
 
@@ -282,7 +284,7 @@ function configFromOptions(): AppConfig {
   return loadConfig(program.opts<{ config: string }>().config);
 }
 
-type ListCommand = Exclude<Extract<ControlCommand, `${string}.list`>, 'jobs.list'>;
+type ListCommand = Exclude<Extract<ControlCommand, `${string}.list`>, 'jobs.list' | 'tokens.list'>;
 
 const LIST_QUERIES: Record<ListCommand, (manager: EntityManager, limit: number) => Promise<unknown[]>> = {
   'reports.list': listReports,

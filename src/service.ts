@@ -7,8 +7,8 @@
  *   housekeeping job;
  * - worker: report jobs (selection, volume, model), `worker.concurrency` at a time;
  * - sender: delivery jobs (ORU^R01 and SR), one destination per job;
- * - api: reserved for the admin API; every process, whatever its roles, serves /health/live,
- *   /health/ready and /metrics on api.host:api.port.
+ * - api: the admin API (/api/v1) and the web console (/console/); every process, whatever its
+ *   roles, serves /health/live, /health/ready and /metrics on api.host:api.port.
  * On SIGTERM or SIGINT the process reports not ready, stops taking work, lets running jobs finish
  * within queues.shutdownGraceSeconds (the rest go back to the queue), and stops in reverse order.
  */
@@ -17,7 +17,12 @@ import { mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
+import type { EntityManager } from 'typeorm';
+
 import type { AppConfig } from './config/load.ts';
+import { adminApiRoutes } from './api/admin-api.ts';
+import { handleTokenControlRequest } from './api/api-tokens.ts';
+import { tokenAuthentication } from './api/authentication.ts';
 import { healthRoutes, HttpServer, metricsRoutes } from './api/http-server.ts';
 import { LocalControlServer, type ControlRequest } from './api/local-control.ts';
 import { AuditSyslogExporter } from './audit/syslog-exporter.ts';
@@ -115,13 +120,17 @@ export async function startService(config: AppConfig, options: { roles?: readonl
     metrics.setQueueDepthSource(() => queue.depths());
     readiness.register('queue', () => true);
 
-    const http = new HttpServer(config.api, [healthRoutes(readiness), metricsRoutes(metrics)]);
+    const scheduling = new JobScheduling(queue, config);
+    const wakeDestination = (manager: EntityManager, destination: string) => scheduling.wakeDestinations(manager, [destination]);
+    const metricsAuthentication = config.api.metricsRequireToken ? tokenAuthentication(database) : undefined;
+    const httpPlugins = [healthRoutes(readiness), metricsRoutes(metrics, metricsAuthentication)];
+    if (roles.has('api')) httpPlugins.push(adminApiRoutes({ database, config, wakeDestination }));
+    const http = new HttpServer(config.api, httpPlugins);
     const apiPort = await http.start();
     stoppers.push(() => http.stop());
 
-    const scheduling = new JobScheduling(queue, config);
     if (database.target.kind === 'pglite') {
-      const control = await startControlServer(config, database, (manager, destination) => scheduling.wakeDestinations(manager, [destination]));
+      const control = await startControlServer(config, database, wakeDestination);
       stoppers.push(() => control.stop());
     }
 
@@ -305,6 +314,7 @@ async function startControlServer(config: AppConfig, database: Database, wake: W
     if (request.command === 'associations.list') return database.run((manager) => listAssociations(manager, limit));
     if (request.command === 'studies.list') return database.run((manager) => listStudies(manager, limit));
     if (request.command === 'jobs.list') return database.run((manager) => listJobs(manager, request.states ?? ['failed'], limit));
+    if (request.command.startsWith('tokens.')) return handleTokenControlRequest(database, request);
     if (request.command === 'deliveries.approve' || request.command === 'deliveries.replay') {
       const { deliveryId, actor } = request;
       if (typeof deliveryId !== 'string' || typeof actor !== 'string') {

@@ -16,7 +16,10 @@ export type ControlCommand =
   | 'deliveries.replay'
   | 'associations.list'
   | 'studies.list'
-  | 'jobs.list';
+  | 'jobs.list'
+  | 'tokens.create'
+  | 'tokens.list'
+  | 'tokens.revoke';
 
 export interface ControlRequest {
   command: ControlCommand;
@@ -29,13 +32,17 @@ export interface ControlRequest {
   force?: boolean;
   /** Job states that jobs.list returns. */
   states?: string[];
+  /** Name of the API token that tokens.create creates, or id or name of the one tokens.revoke revokes. */
+  tokenName?: string;
+  /** Role of the API token that tokens.create creates. */
+  tokenRole?: string;
 }
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };
 
 export type ControlHandler = (request: ControlRequest) => Promise<unknown>;
 
-/** Longest accepted request line; requests are a command name and a number. */
+/** Longest accepted request line; requests are a command name, ids, short labels and a number. */
 const MAX_REQUEST_BYTES = 4096;
 
 export class LocalControlServer {

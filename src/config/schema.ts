@@ -471,10 +471,12 @@ export const configSchema = z
       .prefault({}),
     api: z
       .object({
-        /** Address of the HTTP server with the health, readiness and metrics endpoints. */
+        /** Address of the HTTP server with the health, readiness and metrics endpoints, and with the api role the admin API and web console. */
         host: z.string().min(1).default('127.0.0.1'),
         /** TCP port of that server; 0 takes a free port and logs it. Overridden by ARGUS_API_PORT. */
         port: z.number().int().min(0).max(65535).default(8081),
+        /** Require an API token (any role) on /metrics. Off: /metrics is open, like /health/live and /health/ready. */
+        metricsRequireToken: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
