@@ -476,7 +476,7 @@ export const configSchema = z
         /** TCP port of that server; 0 takes a free port and logs it. Overridden by ARGUS_API_PORT. */
         port: z.number().int().min(0).max(65535).default(8081),
         /** Require an API token (any role) on /metrics. Off: /metrics is open, like /health/live and /health/ready. */
-        metricsRequireToken: z.boolean().default(false),
+        metricsRequireToken: z.boolean().default(true),
       })
       .strict()
       .prefault({}),
