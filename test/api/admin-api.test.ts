@@ -350,7 +350,9 @@ describe('admin API', () => {
     assert.notEqual(result.controlId, 'OLD1001');
     const rows = (await auditRows('delivery_replayed')).filter((row) => row.delivery_id === study.deadDeliveryId);
     assert.equal(rows.length, 1);
-    assert.equal(rows[0]!.actor, 'token:test-admin');
+    assert.equal(rows[0]!.actor, 'test-admin');
+    assert.equal(rows[0]!.actor_type, 'token');
+    assert.equal(rows[0]!.source_address, '127.0.0.1');
 
     const again = await request(`/api/v1/deliveries/${study.deadDeliveryId}/replay`, { method: 'POST', role: 'admin' });
     assert.equal(again.status, 409);

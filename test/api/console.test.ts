@@ -181,7 +181,7 @@ describe('web console in headless Chromium', () => {
     await page.locator('#audit-total').getByText('1 audit events match.').waitFor();
     const row = page.locator('#audit-results tbody tr');
     assert.equal(await row.locator('td').nth(1).textContent(), 'delivery_replayed');
-    assert.equal(await row.locator('td').nth(3).textContent(), 'token:console-admin (user)');
+    assert.equal(await row.locator('td').nth(3).textContent(), 'console-admin (token)');
     await page.screenshot({ path: path.join(ARTIFACTS, 'audit.png'), fullPage: true });
   });
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 
 import type { DeliveryState } from '../../db/entities/delivery.ts';
 import { searchDeliveries } from '../../db/queries/report-views.ts';
-import { approveDelivery, replayDelivery } from '../../worker/delivery-admin.ts';
+import { approveDelivery, replayDelivery, type DeliveryActor } from '../../worker/delivery-admin.ts';
 import { requestToken } from '../authentication.ts';
 import { pagingFields, parseParameters, uidParameter, uuidParameter, type ApiContext } from './route-context.ts';
 
@@ -44,6 +44,6 @@ export function deliveryRoutes(context: ApiContext): FastifyPluginAsync {
   };
 }
 
-function tokenActor(request: Parameters<typeof requestToken>[0]): string {
-  return `token:${requestToken(request).name}`;
+function tokenActor(request: Parameters<typeof requestToken>[0]): DeliveryActor {
+  return { actorType: 'token', actor: requestToken(request).name, sourceAddress: request.ip };
 }
