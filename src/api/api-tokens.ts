@@ -91,9 +91,21 @@ export function listTokens(database: Database): Promise<ApiTokenItem[]> {
   return database.run((manager) => listApiTokens(manager));
 }
 
-/** Revokes a token by id or name; requests with it fail from then on. */
-export async function revokeToken(database: Database, idOrName: string): Promise<ApiTokenItem> {
-  const revoked = await database.transaction((manager) => revokeApiToken(manager, idOrName, new Date()));
+/** Revokes a token by id or name and audits it; requests with it fail from then on. */
+export async function revokeToken(database: Database, idOrName: string, actor: string): Promise<ApiTokenItem> {
+  const revoked = await database.transaction(async (manager) => {
+    const item = await revokeApiToken(manager, idOrName, new Date());
+    if (item) {
+      await recordAudit(manager, {
+        action: 'api_token_revoked',
+        outcome: 'success',
+        actorType: 'user',
+        actor,
+        details: { tokenId: item.id, tokenName: item.name, role: item.role },
+      });
+    }
+    return item;
+  });
   if (!revoked) throw new ApiTokenError('not_found', `no token that is not revoked has the id or name "${idOrName}"; token list shows them`);
   return revoked;
 }
@@ -104,7 +116,10 @@ export async function handleTokenControlRequest(database: Database, request: Con
   if (typeof request.tokenName !== 'string') {
     throw Object.assign(new Error(`${request.command} needs tokenName`), { code: 'invalid_request' });
   }
-  if (request.command === 'tokens.revoke') return revokeToken(database, request.tokenName);
+  if (request.command === 'tokens.revoke') {
+    if (typeof request.actor !== 'string') throw Object.assign(new Error('tokens.revoke needs actor'), { code: 'invalid_request' });
+    return revokeToken(database, request.tokenName, request.actor);
+  }
   if (request.command === 'tokens.create') {
     if (typeof request.tokenRole !== 'string' || typeof request.actor !== 'string') {
       throw Object.assign(new Error('tokens.create needs tokenRole and actor'), { code: 'invalid_request' });

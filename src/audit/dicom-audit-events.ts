@@ -47,6 +47,7 @@ export const DICOM_AUDIT_EVENTS: Record<AuditAction, DicomAuditEvent> = {
   audit_log_viewed: { ...AUDIT_LOG_USED, actionCode: 'R' },
   audit_log_exported: { ...AUDIT_LOG_USED, actionCode: 'R' },
   api_token_created: { ...SECURITY_ALERT, actionCode: 'C' },
+  api_token_revoked: { ...SECURITY_ALERT, actionCode: 'D' },
   job_retried: { ...APPLICATION_ACTIVITY, actionCode: 'E' },
   user_authentication_failed: { ...USER_AUTHENTICATION, actionCode: 'E' },
 };

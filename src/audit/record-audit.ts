@@ -49,6 +49,7 @@ export const AUDIT_ACTIONS = [
   'audit_log_viewed',
   'audit_log_exported',
   'api_token_created',
+  'api_token_revoked',
   'job_retried',
   'user_authentication_failed',
 ] as const;

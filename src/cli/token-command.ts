@@ -59,7 +59,7 @@ export function registerTokenCommands(program: Command, context: TokenCommandCon
     .description('revoke an API token; requests that carry it are rejected from then on')
     .argument('<token>', 'id or name of the token, as token list prints it')
     .action(async (idOrName: string) => {
-      const revoked = (await runTokenRequest(context.loadConfig(), { command: 'tokens.revoke', tokenName: idOrName })) as ApiTokenItem;
+      const revoked = (await runTokenRequest(context.loadConfig(), { command: 'tokens.revoke', tokenName: idOrName, actor: context.currentUser() })) as ApiTokenItem;
       process.stdout.write(`Token "${revoked.name}" (id ${revoked.id}) revoked.\n`);
     });
 }

@@ -498,5 +498,8 @@ describe('admin API', () => {
     const revoked = await runCli(configPath, ['token', 'revoke', 'cli-viewer']);
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.equal((await request('/api/v1/studies', { token })).status, 401);
+    const revokedRows = (await auditRows('api_token_revoked')).filter((row) => row.details?.tokenName === 'cli-viewer');
+    assert.equal(revokedRows.length, 1);
+    assert.equal(revokedRows[0]!.actor_type, 'user');
   });
 });
