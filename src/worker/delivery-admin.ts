@@ -49,7 +49,7 @@ export interface DeliveryActionResult {
  */
 export type WakeDestination = (manager: EntityManager, destination: string) => Promise<void>;
 
-/** Who asked for an action: an OS user of the CLI (a plain name) or an API token with the request's address. */
+/** The requester of an action: an OS user of the CLI (a plain name) or an API token with the request's address. */
 export type DeliveryActor = string | { actorType: 'user' | 'token'; actor: string; sourceAddress?: string };
 
 function auditActor(actor: DeliveryActor): { actorType: 'user' | 'token'; actor: string; sourceAddress?: string } {
