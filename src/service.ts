@@ -22,6 +22,7 @@ import type { EntityManager } from 'typeorm';
 import type { AppConfig } from './config/load.ts';
 import { adminApiRoutes } from './api/admin-api.ts';
 import { handleTokenControlRequest } from './api/api-tokens.ts';
+import { auditFilterFromMessage, searchAuditLog, verifyAuditLog } from './audit/audit-log-reads.ts';
 import { tokenAuthentication } from './api/authentication.ts';
 import { healthRoutes, HttpServer, metricsRoutes } from './api/http-server.ts';
 import { LocalControlServer, type ControlRequest } from './api/local-control.ts';
@@ -315,6 +316,11 @@ async function startControlServer(config: AppConfig, database: Database, wake: W
     if (request.command === 'studies.list') return database.run((manager) => listStudies(manager, limit));
     if (request.command === 'jobs.list') return database.run((manager) => listJobs(manager, request.states ?? ['failed'], limit));
     if (request.command.startsWith('tokens.')) return handleTokenControlRequest(database, request);
+    if (request.command === 'audit.search' || request.command === 'audit.verify') {
+      if (typeof request.actor !== 'string') throw Object.assign(new Error(`${request.command} needs actor`), { code: 'invalid_request' });
+      if (request.command === 'audit.verify') return verifyAuditLog(database, request.actor);
+      return searchAuditLog(database, auditFilterFromMessage(request.auditFilter), request.actor);
+    }
     if (request.command === 'deliveries.approve' || request.command === 'deliveries.replay') {
       const { deliveryId, actor } = request;
       if (typeof deliveryId !== 'string' || typeof actor !== 'string') {

@@ -7,6 +7,7 @@
 import { chmodSync, rmSync } from 'node:fs';
 import net from 'node:net';
 
+import type { AuditFilterMessage } from '../audit/audit-log-reads.ts';
 import { getLogger } from '../logging/logger.ts';
 
 export type ControlCommand =
@@ -19,7 +20,9 @@ export type ControlCommand =
   | 'jobs.list'
   | 'tokens.create'
   | 'tokens.list'
-  | 'tokens.revoke';
+  | 'tokens.revoke'
+  | 'audit.search'
+  | 'audit.verify';
 
 export interface ControlRequest {
   command: ControlCommand;
@@ -36,6 +39,8 @@ export interface ControlRequest {
   tokenName?: string;
   /** Role of the API token that tokens.create creates. */
   tokenRole?: string;
+  /** The filter of audit.search, with times as ISO 8601 strings. */
+  auditFilter?: AuditFilterMessage;
 }
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };

@@ -1,15 +1,17 @@
 /**
  * `argus-gateway audit` (search the audit log) and `argus-gateway audit verify` (check the hash chain).
- * Both read the database directly and record themselves as audit_log_viewed, with the operating-system
- * user as the actor. A search writes that row in the transaction that reads.
+ * Both record themselves as audit_log_viewed, with the operating-system user as the actor. A search
+ * writes that row in the transaction that reads.
  */
 import type { Command } from 'commander';
 
-import { AUDIT_ACTIONS, AUDIT_OUTCOMES, recordAudit } from '../audit/record-audit.ts';
-import { verifyAuditChain } from '../audit/verify-chain.ts';
+import { sendControlRequest, type ControlRequest } from '../api/local-control.ts';
+import { auditFilterToMessage, searchAuditLog, verifyAuditLog } from '../audit/audit-log-reads.ts';
+import { AUDIT_ACTIONS, AUDIT_OUTCOMES } from '../audit/record-audit.ts';
 import type { AppConfig } from '../config/load.ts';
-import { embeddedDatabaseHeldElsewhere, openDatabase } from '../db/open-database.ts';
-import { queryAuditEvents, type AuditEventFilter, type AuditEventRow } from '../db/queries/audit.ts';
+import type { Database } from '../db/database.ts';
+import { controlSocketPath, embeddedDatabaseHeldElsewhere, openDatabase } from '../db/open-database.ts';
+import type { AuditEventFilter, AuditEventRow } from '../db/queries/audit.ts';
 import { configureLogging } from '../logging/logger.ts';
 import { CommandError, currentUser, printTable } from './output.ts';
 import { parseTimeOption } from './time-range.ts';
@@ -45,7 +47,12 @@ export function registerAuditCommands(program: Command, loadConfig: () => AppCon
     .option('--json', 'print JSON: { total, events } with every column, including the hashes')
     .action(async (options: AuditSearchOptions) => {
       const filter = searchFilter(options);
-      const { total, events } = await searchAuditLog(loadConfig(), filter);
+      const actor = currentUser();
+      const { total, events } = await runAuditRead(
+        loadConfig(),
+        { command: 'audit.search', actor, auditFilter: auditFilterToMessage(filter) },
+        (database) => searchAuditLog(database, filter, actor),
+      );
       if (options.json) {
         process.stdout.write(`${JSON.stringify({ total, events }, null, 2)}\n`);
         return;
@@ -58,7 +65,8 @@ export function registerAuditCommands(program: Command, loadConfig: () => AppCon
     .command('verify')
     .description('check the hash chain of the whole audit log; exit code 1 names the first row that breaks it')
     .action(async () => {
-      const result = await verifyChain(loadConfig());
+      const actor = currentUser();
+      const result = await runAuditRead(loadConfig(), { command: 'audit.verify', actor }, (database) => verifyAuditLog(database, actor));
       if (result.valid && result.rowsVerified === 0) {
         process.stdout.write('Audit chain valid: the audit log is empty.\n');
         return;
@@ -103,63 +111,13 @@ function searchFilter(options: AuditSearchOptions): AuditEventFilter {
   return filter;
 }
 
-async function searchAuditLog(config: AppConfig, filter: AuditEventFilter): Promise<{ total: number; events: AuditEventRow[] }> {
-  return withDatabase(config, (database) =>
-    database.transaction(async (manager) => {
-      const result = await queryAuditEvents(manager, filter);
-      await recordAudit(manager, {
-        action: 'audit_log_viewed',
-        outcome: 'success',
-        actorType: 'user',
-        actor: currentUser(),
-        studyInstanceUid: filter.studyInstanceUid,
-        accessionNumber: filter.accessionNumber,
-        patientId: filter.patientId,
-        details: {
-          command: 'audit',
-          since: filter.since?.toISOString() ?? null,
-          until: filter.until?.toISOString() ?? null,
-          action: filter.action ?? null,
-          outcome: filter.outcome ?? null,
-          actor: filter.actor ?? null,
-          limit: filter.limit,
-          offset: filter.offset,
-          total: result.total,
-          returned: result.events.length,
-        },
-      });
-      return result;
-    }),
-  );
-}
-
-async function verifyChain(config: AppConfig) {
-  return withDatabase(config, async (database) => {
-    const result = await verifyAuditChain(database);
-    // Recorded after the walk, so the new row is not part of what was verified.
-    await database.transaction((manager) =>
-      recordAudit(manager, {
-        action: 'audit_log_viewed',
-        outcome: 'success',
-        actorType: 'user',
-        actor: currentUser(),
-        details: { command: 'audit verify', valid: result.valid, rowsVerified: result.rowsVerified, brokenSeq: result.valid ? null : result.break.seq },
-      }),
-    );
-    return result;
-  });
-}
-
 /**
- * Opens the configured database for one command.
- * NOTE: while `serve` runs on the embedded database (PGlite), only that process can open it, so the
- * audit commands work against PGlite only with the service stopped. On PostgreSQL they work at any time.
+ * Runs one audit read on the configured database. While `serve` holds the embedded database (PGlite),
+ * the read goes through the service's control socket, because only one process can open PGlite.
  */
-async function withDatabase<T>(config: AppConfig, work: (database: Awaited<ReturnType<typeof openDatabase>>['database']) => Promise<T>): Promise<T> {
+async function runAuditRead<T>(config: AppConfig, request: ControlRequest, work: (database: Database) => Promise<T>): Promise<T> {
   configureLogging('warn');
-  if (embeddedDatabaseHeldElsewhere(config)) {
-    throw new CommandError('The service is running on the embedded database, which only one process can open. Stop the service, or run it on PostgreSQL (database.url), to read the audit log.');
-  }
+  if (embeddedDatabaseHeldElsewhere(config)) return (await sendControlRequest(controlSocketPath(config), request)) as T;
   const opened = await openDatabase(config);
   try {
     await opened.database.migrate();

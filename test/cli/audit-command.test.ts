@@ -10,6 +10,9 @@ import { recordAudit, type AuditEntry } from '../../src/audit/record-audit.ts';
 import { Database } from '../../src/db/database.ts';
 import type { AuditEventRow } from '../../src/db/queries/audit.ts';
 import { queryRows } from '../../src/db/sql.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { configureLogging } from '../../src/logging/logger.ts';
+import { startService } from '../../src/service.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { runCli } from '../helpers/service-process.ts';
 
@@ -140,5 +143,34 @@ describe('audit command', () => {
     const search = await runCli(pgliteConfig, ['audit', '--json', '--action', 'audit_log_viewed']);
     assert.equal(search.code, 0, search.stderr);
     assert.equal((JSON.parse(search.stdout) as { total: number }).total, 2);
+  });
+
+  it('searches and verifies through a service running on PGlite', async () => {
+    configureLogging('silent');
+    const runningConfig = path.join(directory, 'pglite-running.json');
+    await writeFile(runningConfig, JSON.stringify({ dataDirectory: path.join(directory, 'pglite-running'), api: { host: '127.0.0.1', port: 0 } }));
+    const service = await startService(loadConfig(runningConfig, {}), { roles: ['api'] });
+    try {
+      const verified = await runCli(runningConfig, ['audit', 'verify']);
+      assert.equal(verified.code, 0, verified.stderr);
+      assert.equal(verified.stdout, 'Audit chain valid: the audit log is empty.\n');
+
+      const first = await runCli(runningConfig, ['audit', '--json', '--since', '1h', '--action', 'audit_log_viewed']);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal((JSON.parse(first.stdout) as { total: number }).total, 1);
+
+      // The second search finds the verify and the first search, which recorded itself as it read.
+      const second = await runCli(runningConfig, ['audit', '--json', '--since', '1h', '--action', 'audit_log_viewed']);
+      assert.equal(second.code, 0, second.stderr);
+      const result = JSON.parse(second.stdout) as { total: number; events: AuditEventRow[] };
+      assert.equal(result.total, 2);
+      assert.equal(result.events[0]!.details?.command, 'audit');
+      assert.equal(result.events[1]!.details?.command, 'audit verify');
+
+      const invalid = await runCli(runningConfig, ['audit', '--since', 'yesterday']);
+      assert.equal(invalid.code, 1);
+    } finally {
+      await service.stop();
+    }
   });
 });
