@@ -19,6 +19,7 @@ import { IngestCompleteness1765065600000 } from '../../migrations/1765065600000-
 import { SeriesPreviewDirectory1765065700000 } from '../../migrations/1765065700000-series-preview-directory.ts';
 import { DeliveryOutboxAndOrders1765065800000 } from '../../migrations/1765065800000-delivery-outbox-and-orders.ts';
 import { JobQueueRuns1765152000000 } from '../../migrations/1765152000000-job-queue-runs.ts';
+import { InstanceSha256OnDemand1765238400000 } from '../../migrations/1765238400000-instance-sha256-on-demand.ts';
 import { AuditEvent } from './entities/audit-event.ts';
 import { Delivery } from './entities/delivery.ts';
 import { Instance } from './entities/instance.ts';
@@ -34,6 +35,7 @@ export const MIGRATIONS = [
   SeriesPreviewDirectory1765065700000,
   DeliveryOutboxAndOrders1765065800000,
   JobQueueRuns1765152000000,
+  InstanceSha256OnDemand1765238400000,
 ];
 
 export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; directory: string };
