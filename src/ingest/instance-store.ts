@@ -5,7 +5,7 @@
  * systems. The copy id is random, so each received copy gets its own file: a second copy of a
  * SOPInstanceUID never overwrites the first, and the sink compares their contents before it keeps one.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, renameSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -54,13 +54,14 @@ export class InstanceStore {
 
   /**
    * Returns a new store-relative path for one received copy of an instance, or throws InvalidUidError when
-   * a UID is not a valid UID. The 16 hex digits of the copy id are 64 random bits.
+   * a UID is not a valid UID. The copy id is the first 16 hex digits of a version 4 UUID (60 random bits).
    */
   newRelativePath(uids: { studyInstanceUid: string; seriesInstanceUid: string; sopInstanceUid: string }): string {
     for (const [name, value] of Object.entries(uids)) {
       if (value.length > MAX_UID_LENGTH || !UID_PATH_PATTERN.test(value)) throw new InvalidUidError(name, value);
     }
-    const copyId = randomBytes(8).toString('hex');
+    // randomUUID() draws from a cached block of random bytes, unlike randomBytes(), which reads new ones.
+    const copyId = randomUUID().replaceAll('-', '').slice(0, 16);
     return path.join(uids.studyInstanceUid, uids.seriesInstanceUid, `${uids.sopInstanceUid}-${copyId}.dcm`);
   }
 
