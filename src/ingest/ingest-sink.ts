@@ -149,9 +149,11 @@ export class IngestSink implements InstanceSink {
    * content goes to the duplicate policy. The stored copy's hash is kept in its row for the next comparison.
    * Returns undefined when the stored copy changed meanwhile and the caller should look again.
    *
-   * NOTE: a crash can also leave a file of the recorded size with other bytes on a file system that
-   * extends a file's size before its data reaches the disk. ext4 (data=ordered, the default), XFS and
-   * Btrfs do not, and with them the size check finds every copy that a crash cut short.
+   * NOTE: the size check relies on the file system never keeping, after a crash, a file size whose data
+   * did not reach the disk. The Linux ext4 documentation (filesystems/ext4/journal.rst) describes its
+   * default data=ordered mode as flushing data blocks before the metadata that refers to them is
+   * committed, and data=writeback as not doing so. Without that ordering a cut copy of the recorded size
+   * counts as other content, and keep_first would keep it.
    */
   private async resolveDuplicate(
     instance: ReceivedInstance,
@@ -168,7 +170,15 @@ export class IngestSink implements InstanceSink {
       return outcome;
     }
 
-    const [newSha256, storedSha256] = await Promise.all([this.store.sha256Of(newPath), existing.sha256 ?? this.hashStoredCopy(instance.sopInstanceUid, existing.filePath)]);
+    let newSha256: string;
+    let storedSha256: string;
+    try {
+      [newSha256, storedSha256] = await Promise.all([this.store.sha256Of(newPath), existing.sha256 ?? this.hashStoredCopy(instance.sopInstanceUid, existing.filePath)]);
+    } catch (error) {
+      // Another association replaced the stored copy and removed its file since the size check.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.store.storedSize(newPath)) !== undefined) return undefined;
+      throw error;
+    }
     if (newSha256 === storedSha256) {
       // A process crash can leave the stored copy complete in the page cache but not yet on disk.
       await this.store.syncStoredFile(existing.filePath);
