@@ -23,6 +23,13 @@ const MAX_UID_LENGTH = 64;
 /** Read size when hashing a stored file: a 512 x 512 CT slice (about 0.5 MiB) takes one read. */
 const HASH_READ_BYTES = 1024 * 1024;
 
+/**
+ * Age after which a spool file opened ahead is replaced instead of used. Listeners that share the store
+ * remove each other's spool files older than 24 hours when they start (STALE_SPOOL_AGE_MS), so it must
+ * never get that old.
+ */
+const MAX_SPARE_AGE_MS = 3600 * 1000;
+
 /** Series folders known to exist; past this many the set is cleared, so memory stays bounded. */
 const MAX_KNOWN_FOLDERS = 10_000;
 
@@ -35,6 +42,9 @@ export class InstanceStore {
   private readonly sync: boolean;
   private readonly knownFolders = new Set<string>();
   private readonly folderSyncer = new FolderSyncer();
+  /** The spool file that the next createSpool() returns, opened one C-STORE ahead. */
+  private spare: { spool: SpoolWriter; createdAt: number } | undefined;
+  private closed = false;
 
   constructor(
     readonly directory: string,
@@ -48,7 +58,28 @@ export class InstanceStore {
     await mkdir(this.spoolDirectory, { recursive: true });
   }
 
+  /**
+   * Returns a spool file that was opened when the previous one was handed out, and starts opening the
+   * next. The file is created in the thread pool, and in the ingest benchmark the open usually completed
+   * only after a whole 512 x 512 slice had arrived, so the C-STORE waited for it (1.3 ms at the 90th
+   * percentile under load). One file ahead, it is open when the dataset starts. The thread-pool call
+   * still happens while this listener receives, not while the sender prepares its next request: opening
+   * the next file right after the response made the benchmark slower.
+   */
   createSpool(): SpoolWriter {
+    const spare = this.spare;
+    this.spare = this.closed ? undefined : { spool: this.newSpool(), createdAt: Date.now() };
+    if (spare && Date.now() - spare.createdAt < MAX_SPARE_AGE_MS) return spare.spool;
+    if (spare) discardQuietly(spare.spool);
+    return this.newSpool();
+  }
+
+  /** Path of the spool file opened ahead, which contains no data yet; undefined when there is none. */
+  get spareSpoolPath(): string | undefined {
+    return this.spare?.spool.path;
+  }
+
+  private newSpool(): SpoolWriter {
     return new SpoolWriter(path.join(this.spoolDirectory, `${randomUUID()}.part`), { sync: this.sync });
   }
 
@@ -129,8 +160,11 @@ export class InstanceStore {
     return hash.digest('hex');
   }
 
-  /** Closes the folder descriptors kept for syncing. */
+  /** Closes the folder descriptors kept for syncing and removes the spool file opened ahead. */
   close(): void {
+    this.closed = true;
+    if (this.spare) discardQuietly(this.spare.spool);
+    this.spare = undefined;
     this.folderSyncer.closeAll();
   }
 
@@ -189,6 +223,11 @@ export class InvalidUidError extends Error {
     super(`${attribute} is not a valid DICOM UID (${value.length} characters; only digits and dots, at most 64, are allowed)`);
     this.name = 'InvalidUidError';
   }
+}
+
+/** Removes an unused spool file. One that cannot be removed now goes with the spool clean-up at the next start. */
+function discardQuietly(spool: SpoolWriter): void {
+  spool.discard().catch(() => undefined);
 }
 
 async function fsyncDirectory(folder: string): Promise<void> {
