@@ -165,14 +165,11 @@ function fileOnlySink(store: InstanceStore): InstanceSink {
     storageAvailable: () => true,
     async storeInstance(spool, instance) {
       const writer = spool as SpoolWriter;
-      const relativePath = store.relativePathFor(
-        {
-          studyInstanceUid: String(instance.attributes.StudyInstanceUID),
-          seriesInstanceUid: String(instance.attributes.SeriesInstanceUID),
-          sopInstanceUid: instance.sopInstanceUid,
-        },
-        instance.sha256,
-      );
+      const relativePath = store.newRelativePath({
+        studyInstanceUid: String(instance.attributes.StudyInstanceUID),
+        seriesInstanceUid: String(instance.attributes.SeriesInstanceUID),
+        sopInstanceUid: instance.sopInstanceUid,
+      });
       await writer.flush();
       await store.placeSpool(writer.path, relativePath);
       await writer.syncAndClose();

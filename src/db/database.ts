@@ -21,6 +21,7 @@ import { DeliveryOutboxAndOrders1765065800000 } from '../../migrations/176506580
 import { JobQueueRuns1765152000000 } from '../../migrations/1765152000000-job-queue-runs.ts';
 import { AuditHashChain1765238400000 } from '../../migrations/1765238400000-audit-hash-chain.ts';
 import { ApiTokens1765238500000 } from '../../migrations/1765238500000-api-tokens.ts';
+import { InstanceSha256OnDemand1765238600000 } from '../../migrations/1765238600000-instance-sha256-on-demand.ts';
 import { AuditEvent } from './entities/audit-event.ts';
 import { Delivery } from './entities/delivery.ts';
 import { Instance } from './entities/instance.ts';
@@ -38,6 +39,7 @@ export const MIGRATIONS = [
   JobQueueRuns1765152000000,
   AuditHashChain1765238400000,
   ApiTokens1765238500000,
+  InstanceSha256OnDemand1765238600000,
 ];
 
 export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; directory: string };

@@ -68,7 +68,6 @@ export async function storeMessage(sink: InstanceSink, association: AssociationI
       transferSyntaxUid: message.context.transferSyntaxUid,
       role: message.context.role as SopClassRole,
       attributes: scan.attributes,
-      sha256: scan.sha256,
       sizeBytes: scan.sizeBytes,
     });
     return { status: StoreStatus.Success, stored: result.outcome !== 'duplicate' };

@@ -1,10 +1,10 @@
 /**
- * One C-STORE dataset on its way in. Every fragment goes to the spool file, into the SHA-256 of the
- * Part 10 file and through the DatasetScanner as it arrives, so that when the last fragment is in, the
- * content hash, the structure check and the header attributes are ready without reading the file back.
+ * One C-STORE dataset on its way in. Every fragment goes to the spool file and through the
+ * DatasetScanner as it arrives, so that when the last fragment is in, the structure check and the header
+ * attributes are ready without reading the file back. No content hash is computed here: the sink needs
+ * one only for a SOPInstanceUID it has already stored, and then reads it from the files.
  * A deflated dataset is inflated for the scan only; the spool file keeps the bytes as received.
  */
-import { createHash } from 'node:crypto';
 import { createInflateRaw, type InflateRaw } from 'node:zlib';
 
 import type { DatasetEncoding } from './conformance.ts';
@@ -14,11 +14,10 @@ import type { SpoolFile } from './instance-sink.ts';
 import type { NaturalDataset } from './part10.ts';
 
 export type ScanOutcome =
-  | { ok: true; attributes: NaturalDataset; sha256: string; sizeBytes: number }
+  | { ok: true; attributes: NaturalDataset; sizeBytes: number }
   | { ok: false; error: DatasetStructureError };
 
 export class IncomingDataset {
-  private readonly hash = createHash('sha256');
   private readonly scanner: DatasetScanner;
   private readonly inflater: InflateRaw | undefined;
   private readonly inflated: Promise<void> | undefined;
@@ -30,7 +29,6 @@ export class IncomingDataset {
     fileMetaHeader: Buffer,
     encoding: DatasetEncoding,
   ) {
-    this.hash.update(fileMetaHeader);
     this.bytes += fileMetaHeader.length;
     spool.write(fileMetaHeader);
     this.scanner = new DatasetScanner(encoding, HEADER_TAGS);
@@ -56,7 +54,6 @@ export class IncomingDataset {
 
   /** Takes the next dataset fragment; returns false when the spool file asks the caller to wait. */
   write(fragment: Buffer): boolean {
-    this.hash.update(fragment);
     this.bytes += fragment.length;
     if (this.inflater) this.inflater.write(fragment);
     else this.scan(fragment);
@@ -77,7 +74,7 @@ export class IncomingDataset {
       }
     }
     if (this.structureError) return { ok: false, error: this.structureError };
-    return { ok: true, attributes: decodeHeaderAttributes(this.scanner.captured), sha256: this.hash.digest('hex'), sizeBytes: this.bytes };
+    return { ok: true, attributes: decodeHeaderAttributes(this.scanner.captured), sizeBytes: this.bytes };
   }
 
   private scan(chunk: Buffer): void {

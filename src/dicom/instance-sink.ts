@@ -56,8 +56,7 @@ export interface ReceivedInstance {
   role: SopClassRole;
   /** Header attributes of the dataset (keyword-named, as in a dcmjs naturalized dataset). */
   attributes: NaturalDataset;
-  /** SHA-256 (hex) and size of the whole Part 10 file: our file meta followed by the received dataset. */
-  sha256: string;
+  /** Size in bytes of the whole Part 10 file: our file meta followed by the received dataset. */
   sizeBytes: number;
 }
 

@@ -1,8 +1,8 @@
 /**
  * The Storage SCP for one connection. dcmjs-dimse's Scp still reads A-ASSOCIATE-RQ and writes the
  * A-ASSOCIATE-AC/RJ and A-RELEASE-RP, but the byte stream, the P-DATA-TF PDUs and the C-STORE and C-ECHO
- * messages are handled here (see pdu.ts for why). Each dataset streams into a spool file while it is
- * hashed and its structure checked, and c-store-handler.ts turns it into a status once it is complete.
+ * messages are handled here (see pdu.ts for why). Each dataset streams into a spool file while its
+ * structure is checked, and c-store-handler.ts turns it into a status once it is complete.
  * The response is sent only once the sink has made the instance durable. Every protocol error is an
  * A-ABORT that ends this association only.
  */

@@ -8,7 +8,15 @@ import { randomUUID } from 'node:crypto';
 
 import type { Database } from '../db/database.ts';
 import { finishAssociationLog, insertAssociationLog } from '../db/queries/associations.ts';
-import { deleteInstanceWithContent, findInstanceBySopInstanceUid, recordInstance, type RecordInstanceInput, type RecordInstanceResult } from '../db/queries/ingest.ts';
+import {
+  deleteInstanceCopy,
+  findInstanceBySopInstanceUid,
+  recordInstance,
+  storeInstanceSha256,
+  type RecordInstanceInput,
+  type RecordInstanceResult,
+  type StoredCopy,
+} from '../db/queries/ingest.ts';
 import type { EntityManager } from 'typeorm';
 import { recordAudit } from '../audit/record-audit.ts';
 import { StoreFailure } from '../dicom/dimse-status.ts';
@@ -66,7 +74,7 @@ export class IngestSink implements InstanceSink {
 
     let relativePath: string;
     try {
-      relativePath = this.store.relativePathFor({ studyInstanceUid, seriesInstanceUid, sopInstanceUid: instance.sopInstanceUid }, instance.sha256);
+      relativePath = this.store.newRelativePath({ studyInstanceUid, seriesInstanceUid, sopInstanceUid: instance.sopInstanceUid });
     } catch (error) {
       await spool.discard();
       if (error instanceof InvalidUidError) throw new StoreFailure('invalid_uid', error.message, { cause: error });
@@ -82,27 +90,33 @@ export class IngestSink implements InstanceSink {
     }
 
     // The file's sync, its folder's sync and the database commit run at once; Success waits for all three.
-    // A crash before all three are done leaves at most a row whose file is incomplete or missing, for an
-    // instance that was not acknowledged: the sender sends it again, and the resend lands on the same path.
+    // A crash before all three are done can leave a committed row whose file is missing or shorter than
+    // recorded, for an instance that was not acknowledged. The sender sends it again, and
+    // resolveDuplicate() replaces the broken copy with the new one.
     const record = this.recordInput(instance, { studyInstanceUid, seriesInstanceUid, relativePath });
     const [durable, recorded] = await Promise.allSettled([
       Promise.all([spool.syncAndClose(), this.store.syncFolder(relativePath)]),
       this.recordOnce(record),
     ]);
     if (durable.status === 'rejected') throw new StoreFailure('storage_failed', 'syncing the instance file failed', { cause: durable.reason });
+    if (recorded.status === 'rejected') {
+      // No row refers to the new file unless the commit went through and only its reply was lost. Such a
+      // row is reported by the startup check, and a resend of the instance replaces it.
+      await this.removeFile(relativePath);
+      throw new StoreFailure('storage_failed', 'recording the instance in the database failed', { cause: recorded.reason });
+    }
 
     try {
-      if (recorded.status === 'rejected') throw recorded.reason;
       let result = recorded.value;
       for (let attempt = 1; ; attempt += 1) {
         if (result.kind === 'inserted') return { outcome: 'stored' };
         if (result.kind === 'series_in_other_study') {
+          await this.removeFile(relativePath);
           throw new StoreFailure('dataset_mismatch', 'the SeriesInstanceUID is already stored under another study');
         }
         const existing = result.existing ?? (await this.database.run((manager) => findInstanceBySopInstanceUid(manager, instance.sopInstanceUid)));
-        if (existing?.sha256 === instance.sha256) return { outcome: 'duplicate' };
         if (existing) {
-          const outcome = await this.handleConflict(instance, record, existing, studyInstanceUid);
+          const outcome = await this.resolveDuplicate(instance, record, existing, studyInstanceUid);
           if (outcome) return outcome;
         }
         // The stored copy changed between our reads (a replace by another association): look again.
@@ -111,8 +125,7 @@ export class IngestSink implements InstanceSink {
       }
     } catch (error) {
       if (error instanceof StoreFailure) throw error;
-      // The file stays: it may be the one an identical, already recorded copy points to. A resend of this
-      // instance lands on the same path and records it.
+      // The new file stays: a replacement that failed after its commit may already refer to it.
       throw new StoreFailure('storage_failed', 'recording the instance in the database failed', { cause: error });
     }
   }
@@ -129,35 +142,96 @@ export class IngestSink implements InstanceSink {
   }
 
   /**
-   * Applies the duplicate policy to a SOPInstanceUID stored with other content. Returns undefined when the
-   * stored copy changed meanwhile and the caller should look again.
+   * Handles a copy of a SOPInstanceUID that is already stored. A stored file that is missing or has
+   * another size than its row is replaced by the new copy whatever the policy, because such a row was
+   * committed before a crash cut its file short, and that copy was never acknowledged. Otherwise the
+   * SHA-256 of both files decides. The same content is a duplicate and the new file is removed. Other
+   * content goes to the duplicate policy. The stored copy's hash is kept in its row for the next comparison.
+   * Returns undefined when the stored copy changed meanwhile and the caller should look again.
+   *
+   * NOTE: the size check relies on the file system never keeping, after a crash, a file size whose data
+   * did not reach the disk. The Linux ext4 documentation (filesystems/ext4/journal.rst) describes its
+   * default data=ordered mode as flushing data blocks before the metadata that refers to them is
+   * committed, and data=writeback as not doing so. Without that ordering a cut copy of the recorded size
+   * counts as other content, and keep_first would keep it.
    */
-  private async handleConflict(
+  private async resolveDuplicate(
     instance: ReceivedInstance,
     record: RecordInstanceInput,
-    existing: { sha256: string; filePath: string },
+    existing: StoredCopy,
     studyInstanceUid: string,
   ): Promise<StoreResult | undefined> {
     const ids = { associationId: instance.association.associationId, sopInstanceUid: instance.sopInstanceUid };
+    const newPath = record.instance.filePath;
+    const storedSize = await this.store.storedSize(existing.filePath);
+    if (storedSize !== existing.sizeBytes) {
+      const outcome = await this.replaceCopy(instance, record, existing, studyInstanceUid, 'stored_copy_incomplete');
+      if (outcome) this.logger.warn('the stored copy of the SOPInstanceUID was missing or incomplete; the new copy replaced it', ids);
+      return outcome;
+    }
+
+    let newSha256: string;
+    let storedSha256: string;
+    try {
+      [newSha256, storedSha256] = await Promise.all([this.store.sha256Of(newPath), existing.sha256 ?? this.hashStoredCopy(instance.sopInstanceUid, existing.filePath)]);
+    } catch (error) {
+      // Another association replaced the stored copy and removed its file since the size check.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await this.store.storedSize(newPath)) !== undefined) return undefined;
+      throw error;
+    }
+    if (newSha256 === storedSha256) {
+      // A process crash can leave the stored copy complete in the page cache but not yet on disk.
+      await this.store.syncStoredFile(existing.filePath);
+      await this.removeFile(newPath);
+      return { outcome: 'duplicate' };
+    }
+
     if (this.duplicatePolicy === 'keep_first') {
-      await this.store.remove(this.store.absolutePath(record.instance.filePath));
+      await this.removeFile(newPath);
       this.logger.warn('SOPInstanceUID received again with different content; the first copy is kept', ids);
       await this.database.transaction((manager) => this.auditConflict(manager, instance, studyInstanceUid, 'dicom_instance_conflict'));
       return { outcome: 'duplicate' };
     }
 
+    const replacing = { ...record, instance: { ...record.instance, sha256: newSha256 } };
+    const outcome = await this.replaceCopy(instance, replacing, existing, studyInstanceUid, 'policy');
+    if (outcome) this.logger.warn('SOPInstanceUID received again with different content; the new copy replaced the stored one', ids);
+    return outcome;
+  }
+
+  /** Computes the SHA-256 of a stored copy and records it in the copy's row. */
+  private async hashStoredCopy(sopInstanceUid: string, filePath: string): Promise<string> {
+    const sha256 = await this.store.sha256Of(filePath);
+    await this.database.run((manager) => storeInstanceSha256(manager, sopInstanceUid, filePath, sha256));
+    return sha256;
+  }
+
+  /**
+   * Replaces the row of the stored copy with a row for the new one, audits it and removes the old file.
+   * Returns undefined when the row points to another copy by now.
+   */
+  private async replaceCopy(
+    instance: ReceivedInstance,
+    record: RecordInstanceInput,
+    existing: StoredCopy,
+    studyInstanceUid: string,
+    reason: 'policy' | 'stored_copy_incomplete',
+  ): Promise<StoreResult | undefined> {
     const replaced = await this.database.transaction(async (manager) => {
-      const removed = await deleteInstanceWithContent(manager, instance.sopInstanceUid, existing.sha256);
+      const removed = await deleteInstanceCopy(manager, instance.sopInstanceUid, existing.filePath);
       if (!removed) return undefined;
       const result = await recordInstance(manager, { ...record, instance: { ...record.instance, id: randomUUID() } });
       if (result.kind !== 'inserted') throw new Error('the replacing instance row was not inserted');
-      await this.auditConflict(manager, instance, studyInstanceUid, 'dicom_instance_replaced');
+      await this.auditConflict(manager, instance, studyInstanceUid, 'dicom_instance_replaced', reason);
       return removed;
     });
     if (!replaced) return undefined;
-    if (replaced.filePath !== record.instance.filePath) await this.store.remove(this.store.absolutePath(replaced.filePath));
-    this.logger.warn('SOPInstanceUID received again with different content; the new copy replaced the stored one', ids);
+    await this.removeFile(replaced.filePath);
     return { outcome: 'replaced' };
+  }
+
+  private async removeFile(relativePath: string): Promise<void> {
+    await this.store.remove(this.store.absolutePath(relativePath));
   }
 
   private async auditConflict(
@@ -165,6 +239,7 @@ export class IngestSink implements InstanceSink {
     instance: ReceivedInstance,
     studyInstanceUid: string,
     action: 'dicom_instance_conflict' | 'dicom_instance_replaced',
+    reason: 'policy' | 'stored_copy_incomplete' = 'policy',
   ): Promise<void> {
     await recordAudit(manager, {
       action,
@@ -176,7 +251,7 @@ export class IngestSink implements InstanceSink {
       accessionNumber: stringAttribute(instance.attributes.AccessionNumber),
       patientId: stringAttribute(instance.attributes.PatientID),
       correlationId: instance.association.associationId,
-      details: { sopInstanceUid: instance.sopInstanceUid, policy: this.duplicatePolicy },
+      details: { sopInstanceUid: instance.sopInstanceUid, policy: this.duplicatePolicy, reason },
     });
   }
 
@@ -195,7 +270,7 @@ export class IngestSink implements InstanceSink {
         transferSyntaxUid: instance.transferSyntaxUid,
         filePath: stored.relativePath,
         sizeBytes: instance.sizeBytes,
-        sha256: instance.sha256,
+        sha256: null,
         callingAeTitle: instance.association.callingAeTitle,
         associationId: instance.association.associationId,
         receivedAt,

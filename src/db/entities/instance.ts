@@ -28,9 +28,9 @@ export class Instance {
   @Column({ name: 'size_bytes', type: 'bigint' })
   sizeBytes!: string;
 
-  /** SHA-256 of the whole Part 10 file, hex. */
-  @Column({ name: 'sha256', type: 'char', length: 64 })
-  sha256!: string;
+  /** SHA-256 of the whole Part 10 file, hex; null until a second copy of the SOPInstanceUID was compared with it. */
+  @Column({ name: 'sha256', type: 'char', length: 64, nullable: true })
+  sha256!: string | null;
 
   @Column({ name: 'modality', type: 'varchar', length: 16, nullable: true })
   modality!: string | null;

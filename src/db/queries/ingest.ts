@@ -36,7 +36,8 @@ export interface InstanceFields {
   transferSyntaxUid: string;
   filePath: string;
   sizeBytes: number;
-  sha256: string;
+  /** SHA-256 (hex) of the file; null until a second copy of the SOPInstanceUID needs it (see IngestSink). */
+  sha256: string | null;
   modality: string | null;
   instanceNumber: number | null;
   imageType: string[] | null;
@@ -59,10 +60,18 @@ export interface RecordInstanceInput {
   eventIds: [string, string];
 }
 
+/** The stored copy of a SOPInstanceUID. */
+export interface StoredCopy {
+  filePath: string;
+  sizeBytes: number;
+  /** Null until a second copy was compared with this one. */
+  sha256: string | null;
+}
+
 export type RecordInstanceResult =
   | { kind: 'inserted'; studyId: string }
   | { kind: 'series_in_other_study' }
-  | { kind: 'exists'; existing: { sha256: string; filePath: string } | undefined };
+  | { kind: 'exists'; existing: StoredCopy | undefined };
 
 /**
  * Records an instance with its study and series in one statement, so a C-STORE costs one round trip.
@@ -80,7 +89,14 @@ export type RecordInstanceResult =
  */
 export async function recordInstance(manager: EntityManager, input: RecordInstanceInput): Promise<RecordInstanceResult> {
   const { study, series, instance } = input;
-  const rows = await queryPrepared<{ added: number; series_conflict: boolean; study_id: string; existing_sha256: string | null; existing_file_path: string | null }>(
+  const rows = await queryPrepared<{
+    added: number;
+    series_conflict: boolean;
+    study_id: string;
+    existing_file_path: string | null;
+    existing_size_bytes: string | null;
+    existing_sha256: string | null;
+  }>(
     manager,
     'argus_record_instance',
     `WITH old_study AS (SELECT id, state FROM study WHERE study_instance_uid = $2),
@@ -153,8 +169,11 @@ export async function recordInstance(manager: EntityManager, input: RecordInstan
      SELECT (SELECT n FROM added) AS added,
             EXISTS (SELECT 1 FROM series_conflict) AS series_conflict,
             (SELECT id FROM study_key) AS study_id,
-            (SELECT sha256 FROM instance WHERE sop_instance_uid = $21) AS existing_sha256,
-            (SELECT file_path FROM instance WHERE sop_instance_uid = $21) AS existing_file_path`,
+            existing.file_path AS existing_file_path,
+            existing.size_bytes AS existing_size_bytes,
+            existing.sha256 AS existing_sha256
+       FROM (SELECT 1) AS one
+       LEFT JOIN instance existing ON existing.sop_instance_uid = $21`,
     [
       study.id, // $1
       study.studyInstanceUid,
@@ -200,7 +219,7 @@ export async function recordInstance(manager: EntityManager, input: RecordInstan
   const row = rows[0]!;
   if (row.series_conflict) return { kind: 'series_in_other_study' };
   if (row.added === 1) return { kind: 'inserted', studyId: row.study_id };
-  const existing = row.existing_sha256 !== null ? { sha256: row.existing_sha256, filePath: row.existing_file_path! } : undefined;
+  const existing = row.existing_file_path !== null ? storedCopy(row.existing_file_path, row.existing_size_bytes!, row.existing_sha256) : undefined;
   return { kind: 'exists', existing };
 }
 
@@ -230,38 +249,49 @@ function jsonOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : JSON.stringify(value);
 }
 
-export async function findInstanceBySopInstanceUid(
-  manager: EntityManager,
-  sopInstanceUid: string,
-): Promise<{ sha256: string; filePath: string } | undefined> {
-  const rows = await queryRows<{ sha256: string; file_path: string }>(
+export async function findInstanceBySopInstanceUid(manager: EntityManager, sopInstanceUid: string): Promise<StoredCopy | undefined> {
+  const rows = await queryRows<{ file_path: string; size_bytes: string; sha256: string | null }>(
     manager,
-    `SELECT sha256, file_path FROM instance WHERE sop_instance_uid = $1`,
+    `SELECT file_path, size_bytes, sha256 FROM instance WHERE sop_instance_uid = $1`,
     [sopInstanceUid],
   );
   const row = rows[0];
-  return row ? { sha256: row.sha256, filePath: row.file_path } : undefined;
+  return row ? storedCopy(row.file_path, row.size_bytes, row.sha256) : undefined;
 }
 
 /**
- * Removes the stored row of a SOPInstanceUID whose content is `sha256`, for the replace duplicate policy,
- * and lowers the counts of its series and study. Returns the removed row's file, or undefined when the row
- * has other content by now.
+ * Records the SHA-256 of a stored copy once it has been computed, so that the next copy of the
+ * SOPInstanceUID is compared without reading the stored file again. A row that has a hash already or
+ * points to another file by now is left as it is.
  */
-export async function deleteInstanceWithContent(
-  manager: EntityManager,
-  sopInstanceUid: string,
-  sha256: string,
-): Promise<{ filePath: string } | undefined> {
+export async function storeInstanceSha256(manager: EntityManager, sopInstanceUid: string, filePath: string, sha256: string): Promise<void> {
+  await queryRows(
+    manager,
+    `UPDATE instance SET sha256 = $3 WHERE sop_instance_uid = $1 AND file_path = $2 AND sha256 IS NULL`,
+    [sopInstanceUid, filePath, sha256],
+  );
+}
+
+/**
+ * Removes the row of a SOPInstanceUID stored in `filePath`, for a copy that another one replaces, and
+ * lowers the counts of its series and study. Returns the removed row's file, or undefined when the row
+ * points to another file by now.
+ */
+export async function deleteInstanceCopy(manager: EntityManager, sopInstanceUid: string, filePath: string): Promise<{ filePath: string } | undefined> {
   const rows = await queryRows<{ file_path: string }>(
     manager,
-    `WITH removed AS (DELETE FROM instance WHERE sop_instance_uid = $1 AND sha256 = $2 RETURNING file_path, study_id, series_id),
+    `WITH removed AS (DELETE FROM instance WHERE sop_instance_uid = $1 AND file_path = $2 RETURNING file_path, study_id, series_id),
           series_count AS (UPDATE series SET instance_count = instance_count - 1 WHERE id = (SELECT series_id FROM removed) RETURNING id),
           study_count AS (UPDATE study SET instance_count = instance_count - 1 WHERE id = (SELECT study_id FROM removed) RETURNING id)
      SELECT file_path FROM removed`,
-    [sopInstanceUid, sha256],
+    [sopInstanceUid, filePath],
   );
   return rows[0] ? { filePath: rows[0].file_path } : undefined;
+}
+
+/** Converts size_bytes, which node-postgres returns as a string because the column is bigint. */
+function storedCopy(filePath: string, sizeBytes: string | number, sha256: string | null): StoredCopy {
+  return { filePath, sizeBytes: Number(sizeBytes), sha256 };
 }
 
 export interface InstanceFileRow {
