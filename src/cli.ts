@@ -15,6 +15,7 @@ import { listAssociations, type AssociationLogItem } from './db/queries/associat
 import { listStudies, type StudyListItem } from './db/queries/completeness.ts';
 import { listJobs, queueInstalled, type JobListItem } from './db/queries/queue.ts';
 import { listDeliveries, listReports, type DeliveryListItem, type ReportListItem } from './db/queries/reports.ts';
+import { registerReportCommand } from './cli/report-command.ts';
 import { configureLogging } from './logging/logger.ts';
 import type { DeliveryActionResult } from './worker/delivery-admin.ts';
 
@@ -194,6 +195,9 @@ jobs
       items.map((item) => [item.id, item.queue, item.state, `${item.attempts}/${item.maxAttempts}`, item.createdAt, jobErrorText(item.output)]),
     );
   });
+
+// One-shot report for a folder of DICOM files; its code lives in src/cli/report-command.ts.
+registerReportCommand(program, configFromOptions);
 
 class CliError extends Error {}
 
