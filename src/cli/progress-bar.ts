@@ -8,7 +8,7 @@ const BAR_WIDTH = 30;
 
 export class ProgressBar {
   private readonly enabled: boolean;
-  private shown = false;
+  private lineDrawn = false;
 
   constructor(private readonly stream: NodeJS.WritableStream & Partial<Pick<WriteStream, 'isTTY'>>) {
     this.enabled = stream.isTTY === true;
@@ -22,13 +22,13 @@ export class ProgressBar {
     const bar = `${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}`;
     // \r returns to the line start and ESC[K clears what a longer previous line left behind.
     this.stream.write(`\r${label} [${bar}] ${done}/${total}\u001b[K`);
-    this.shown = true;
+    this.lineDrawn = true;
   }
 
   /** Erases the line, so that what follows starts on a clean line. */
   clear(): void {
-    if (!this.shown) return;
+    if (!this.lineDrawn) return;
     this.stream.write('\r\u001b[K');
-    this.shown = false;
+    this.lineDrawn = false;
   }
 }

@@ -72,7 +72,7 @@ export interface OruR01Input {
     /** Starts each section with its label (FINDINGS:, IMPRESSION:). */
     sectionLabels?: boolean;
   };
-  /** Unless `clinicalUse` is true, the notice row and the Algorithm Name say that the model is not for clinical use. */
+  /** Unless `clinicalUse` is true, the notice row and the Algorithm Name state that the model is not for clinical use. */
   model: { name: string; version: string; deviceUid: string; clinicalUse?: boolean };
 }
 

@@ -20,7 +20,7 @@ export interface DeviceObserver {
   version: string;
   manufacturer: string;
   deviceUid: string;
-  /** Unless true, the Device Observer Name says that the model is not for clinical use. */
+  /** Unless true, the Device Observer Name ends in "(NOT FOR CLINICAL USE)". */
   clinicalUse?: boolean;
 }
 

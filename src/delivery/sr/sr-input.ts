@@ -57,7 +57,7 @@ export interface SrInput {
   report: { findings: string; impression: string };
   /**
    * The model that wrote the report; `deviceUid` identifies it as the Device Observer. Unless
-   * `clinicalUse` is true, the series description and the Contributing Equipment say that the report
+   * `clinicalUse` is true, the series description and the Contributing Equipment state that the report
    * is not for clinical use.
    */
   model: { name: string; version: string; deviceUid: string; manufacturer: string; clinicalUse?: boolean };
