@@ -77,7 +77,7 @@ USER_PROMPT = "<image>\nReport this CT."
 
 PREPROCESSING = {
     # 16 x 32 x 32 voxels of 20 x 13 x 13 mm: 320 mm head to feet and 416 mm across, enough for the
-    # phantom chest with its position jitter. The coarse grid keeps CPU training to minutes.
+    # phantom chest with its position jitter. The coarse grid keeps the model small enough to train on a CPU.
     "target_spacing": [20.0, 13.0, 13.0],
     "orientation": "LPS",
     "resampling": "trilinear",
@@ -164,8 +164,8 @@ class AuxiliaryHeads(nn.Module):
 def linear_as_convolution(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """F.linear computed as a 1x1 convolution, which runs on oneDNN.
 
-    Debian's torch 1.13 does float32 matrix products with the reference BLAS, several times slower than
-    oneDNN's convolution on the same numbers. Training swaps this in for F.linear and swaps it back
+    Debian's torch 1.13 does float32 matrix products with the reference BLAS. For an 8192 x 96 input and a
+    96 x 288 weight, forward and backward took 0.30 s that way and 0.01 s as a convolution (one run here). Training swaps this in for F.linear and swaps it back
     before export, so the exported graphs use plain MatMul/Gemm.
     """
     shape = x.shape
@@ -375,7 +375,7 @@ def train(model: ArgusModel, rng, generator, tokenizer, prompt_ids, image_at: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # One thread: on a shared 2-core machine, two OpenMP threads made each step several times slower.
+    # One thread: on a shared, busy 2-core machine two OpenMP threads made a step take 3.1 s against 0.4 s.
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--checkpoint", type=Path, default=Path(tempfile.gettempdir()) / "argus-demo-checkpoint.pt", help="where to save the trained weights before export")
     parser.add_argument("--skip-training", action="store_true", help="load --checkpoint instead of training, to redo the export and evaluation")
