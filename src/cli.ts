@@ -8,6 +8,11 @@ import { Command, Option } from 'commander';
 import type { EntityManager } from 'typeorm';
 
 import { sendControlRequest } from './api/local-control.ts';
+import { registerAuditCommands } from './cli/audit-command.ts';
+import { registerDoctorCommand } from './cli/doctor-command.ts';
+import { registerEchoCommand } from './cli/echo-command.ts';
+import { registerReportCommand } from './cli/report-command.ts';
+import { registerTokenCommands } from './cli/token-command.ts';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AppConfig } from './config/load.ts';
 import { controlSocketPath, embeddedDatabaseHeldElsewhere, openDatabase } from './db/open-database.ts';
 import type { ControlCommand } from './api/local-control.ts';
@@ -15,7 +20,6 @@ import { listAssociations, type AssociationLogItem } from './db/queries/associat
 import { listStudies, type StudyListItem } from './db/queries/completeness.ts';
 import { listJobs, queueInstalled, type JobListItem } from './db/queries/queue.ts';
 import { listDeliveries, listReports, type DeliveryListItem, type ReportListItem } from './db/queries/reports.ts';
-import { registerReportCommand } from './cli/report-command.ts';
 import { configureLogging } from './logging/logger.ts';
 import type { DeliveryActionResult } from './worker/delivery-admin.ts';
 
@@ -196,7 +200,11 @@ jobs
     );
   });
 
-// One-shot report for a folder of DICOM files; its code lives in src/cli/report-command.ts.
+// Commands that live in their own modules under src/cli/.
+registerAuditCommands(program, configFromOptions);
+registerEchoCommand(program, configFromOptions);
+registerDoctorCommand(program, configFromOptions);
+registerTokenCommands(program, { loadConfig: configFromOptions, currentUser, printTable });
 registerReportCommand(program, configFromOptions);
 
 class CliError extends Error {}
@@ -278,7 +286,7 @@ function configFromOptions(): AppConfig {
   return loadConfig(program.opts<{ config: string }>().config);
 }
 
-type ListCommand = Exclude<Extract<ControlCommand, `${string}.list`>, 'jobs.list'>;
+type ListCommand = Exclude<Extract<ControlCommand, `${string}.list`>, 'jobs.list' | 'tokens.list'>;
 
 const LIST_QUERIES: Record<ListCommand, (manager: EntityManager, limit: number) => Promise<unknown[]>> = {
   'reports.list': listReports,

@@ -7,8 +7,8 @@
  *   housekeeping job;
  * - worker: report jobs (selection, volume, model), `worker.concurrency` at a time;
  * - sender: delivery jobs (ORU^R01 and SR), one destination per job;
- * - api: reserved for the admin API; every process, whatever its roles, serves /health/live,
- *   /health/ready and /metrics on api.host:api.port.
+ * - api: the admin API (/api/v1) and the web console (/console/); every process, whatever its
+ *   roles, serves /health/live, /health/ready and /metrics on api.host:api.port.
  * On SIGTERM or SIGINT the process reports not ready, stops taking work, lets running jobs finish
  * within queues.shutdownGraceSeconds (the rest go back to the queue), and stops in reverse order.
  */
@@ -17,9 +17,16 @@ import { mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
+import type { EntityManager } from 'typeorm';
+
 import type { AppConfig } from './config/load.ts';
+import { adminApiRoutes } from './api/admin-api.ts';
+import { handleTokenControlRequest } from './api/api-tokens.ts';
+import { auditFilterFromMessage, searchAuditLog, verifyAuditLog } from './audit/audit-log-reads.ts';
+import { tokenAuthentication } from './api/authentication.ts';
 import { healthRoutes, HttpServer, metricsRoutes } from './api/http-server.ts';
 import { LocalControlServer, type ControlRequest } from './api/local-control.ts';
+import { AuditSyslogExporter } from './audit/syslog-exporter.ts';
 import { Readiness } from './api/readiness.ts';
 import type { Database } from './db/database.ts';
 import { migrateWithLock } from './db/migrate-with-lock.ts';
@@ -114,14 +121,30 @@ export async function startService(config: AppConfig, options: { roles?: readonl
     metrics.setQueueDepthSource(() => queue.depths());
     readiness.register('queue', () => true);
 
-    const http = new HttpServer(config.api, [healthRoutes(readiness), metricsRoutes(metrics)]);
+    const scheduling = new JobScheduling(queue, config);
+    const wakeDestination = (manager: EntityManager, destination: string) => scheduling.wakeDestinations(manager, [destination]);
+    const metricsAuthentication = config.api.metricsRequireToken ? tokenAuthentication(database) : undefined;
+    const httpPlugins = [healthRoutes(readiness), metricsRoutes(metrics, metricsAuthentication)];
+    if (roles.has('api')) httpPlugins.push(adminApiRoutes({ database, config, wakeDestination }));
+    const http = new HttpServer(config.api, httpPlugins);
     const apiPort = await http.start();
     stoppers.push(() => http.stop());
 
-    const scheduling = new JobScheduling(queue, config);
     if (database.target.kind === 'pglite') {
-      const control = await startControlServer(config, database, (manager, destination) => scheduling.wakeDestinations(manager, [destination]));
+      const control = await startControlServer(config, database, wakeDestination);
       stoppers.push(() => control.stop());
+    }
+
+    // The export reads committed audit rows, so it never holds up the roles that write them.
+    if (roles.has('scheduler') && config.audit.syslog) {
+      let exporter: AuditSyslogExporter;
+      try {
+        exporter = new AuditSyslogExporter(database, config.audit.syslog, path.dirname(config.configPath));
+      } catch (error) {
+        throw new ServiceStartError(`The audit syslog export cannot be set up: ${(error as Error).message}`, { cause: error });
+      }
+      exporter.start();
+      stoppers.push(() => exporter.stop());
     }
 
     // Workers read the store that listeners write; across hosts it is one shared volume (docs/deployment.md).
@@ -238,7 +261,18 @@ async function startListenerRole(
 
 async function loadConfiguredModel(config: AppConfig): Promise<ArgusModel> {
   try {
-    return await loadModel(config.modelPackagePath, { intraOpThreads: config.model.intraOpThreads });
+    const { intraOpThreads, executionProvider, maxNewTokens, numBeams, repetitionPenalty, noRepeatNgramSize, endTokens } = config.model;
+    return await loadModel(config.modelPackagePath, {
+      intraOpThreads,
+      executionProvider,
+      generation: {
+        ...(maxNewTokens === undefined ? {} : { maxNewTokens }),
+        ...(numBeams === undefined ? {} : { numBeams }),
+        ...(repetitionPenalty === undefined ? {} : { repetitionPenalty }),
+        ...(noRepeatNgramSize === undefined ? {} : { noRepeatNgramSize }),
+        ...(endTokens === undefined ? {} : { endTokens }),
+      },
+    });
   } catch (error) {
     throw new ServiceStartError(
       `The model package in ${config.modelPackagePath} (model.packagePath) cannot be loaded: ${(error as Error).message}`,
@@ -281,6 +315,12 @@ async function startControlServer(config: AppConfig, database: Database, wake: W
     if (request.command === 'associations.list') return database.run((manager) => listAssociations(manager, limit));
     if (request.command === 'studies.list') return database.run((manager) => listStudies(manager, limit));
     if (request.command === 'jobs.list') return database.run((manager) => listJobs(manager, request.states ?? ['failed'], limit));
+    if (request.command.startsWith('tokens.')) return handleTokenControlRequest(database, request);
+    if (request.command === 'audit.search' || request.command === 'audit.verify') {
+      if (typeof request.actor !== 'string') throw Object.assign(new Error(`${request.command} needs actor`), { code: 'invalid_request' });
+      if (request.command === 'audit.verify') return verifyAuditLog(database, request.actor);
+      return searchAuditLog(database, auditFilterFromMessage(request.auditFilter), request.actor);
+    }
     if (request.command === 'deliveries.approve' || request.command === 'deliveries.replay') {
       const { deliveryId, actor } = request;
       if (typeof deliveryId !== 'string' || typeof actor !== 'string') {

@@ -5,9 +5,12 @@
  *
  * - GET /health/live: 200 while the process runs its event loop.
  * - GET /health/ready: 200 when every check passes, otherwise 503; the body names each check's state.
- * - GET /metrics: the Prometheus text format.
+ * - GET /metrics: the Prometheus text format; with api.metricsRequireToken, only with an API token.
+ * A process with the `api` role adds the admin API and the web console (admin-api.ts).
  */
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import { randomUUID } from 'node:crypto';
+
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type onRequestHookHandler } from 'fastify';
 
 import type { GatewayMetrics } from '../metrics/gateway-metrics.ts';
 import { getLogger } from '../logging/logger.ts';
@@ -15,7 +18,7 @@ import type { Readiness } from './readiness.ts';
 
 const logger = getLogger('http');
 
-/** Requests cannot carry a body on these routes; the admin API will raise its own limit. */
+/** Request bodies are small JSON objects at most (a delivery replay's options). */
 const BODY_LIMIT_BYTES = 64 * 1024;
 /** A scrape or probe that takes longer than this fails with an error rather than staying open. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -39,9 +42,11 @@ export function healthRoutes(readiness: Readiness): FastifyPluginAsync {
   };
 }
 
-export function metricsRoutes(metrics: GatewayMetrics): FastifyPluginAsync {
+/** With `authenticate`, a scrape needs an API token of any role. */
+export function metricsRoutes(metrics: GatewayMetrics, authenticate?: onRequestHookHandler): FastifyPluginAsync {
   return async (app) => {
-    app.get('/metrics', async (_request, reply) => {
+    if (authenticate) app.addHook('onRequest', authenticate);
+    app.get('/metrics', { config: { permission: 'read' } }, async (_request, reply) => {
       const { contentType, body } = await metrics.render();
       return reply.type(contentType).send(body);
     });
@@ -55,11 +60,12 @@ export class HttpServer {
     private readonly settings: { host: string; port: number },
     plugins: FastifyPluginAsync[],
   ) {
-    this.app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES, requestTimeout: REQUEST_TIMEOUT_MS });
+    // Request ids are UUIDs, because audit rows of API requests carry them as correlation ids.
+    this.app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, genReqId: () => randomUUID() });
     for (const plugin of plugins) void this.app.register(plugin);
     this.app.setErrorHandler((error, _request, reply) => {
       logger.error('HTTP request failed', { err: error });
-      void reply.code(500).send({ error: { code: 'internal_error', message: 'the request failed; see the service log' } });
+      void reply.code(500).send({ error: { id: 'internal_error', message: 'the request failed; see the service log' } });
     });
   }
 

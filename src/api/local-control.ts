@@ -7,6 +7,7 @@
 import { chmodSync, rmSync } from 'node:fs';
 import net from 'node:net';
 
+import type { AuditFilterMessage } from '../audit/audit-log-reads.ts';
 import { getLogger } from '../logging/logger.ts';
 
 export type ControlCommand =
@@ -16,7 +17,12 @@ export type ControlCommand =
   | 'deliveries.replay'
   | 'associations.list'
   | 'studies.list'
-  | 'jobs.list';
+  | 'jobs.list'
+  | 'tokens.create'
+  | 'tokens.list'
+  | 'tokens.revoke'
+  | 'audit.search'
+  | 'audit.verify';
 
 export interface ControlRequest {
   command: ControlCommand;
@@ -29,13 +35,19 @@ export interface ControlRequest {
   force?: boolean;
   /** Job states that jobs.list returns. */
   states?: string[];
+  /** Name of the API token that tokens.create creates, or id or name of the one tokens.revoke revokes. */
+  tokenName?: string;
+  /** Role of the API token that tokens.create creates. */
+  tokenRole?: string;
+  /** The filter of audit.search, with times as ISO 8601 strings. */
+  auditFilter?: AuditFilterMessage;
 }
 
 export type ControlResponse = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };
 
 export type ControlHandler = (request: ControlRequest) => Promise<unknown>;
 
-/** Longest accepted request line; requests are a command name and a number. */
+/** Longest accepted request line; requests are a command name, ids, short labels and a number. */
 const MAX_REQUEST_BYTES = 4096;
 
 export class LocalControlServer {

@@ -191,6 +191,35 @@ const hl7OrderListener = z
   })
   .strict();
 
+const auditSyslog = z
+  .object({
+    /** Host name or address of the syslog receiver (the audit repository). */
+    host: z.string().min(1),
+    /** Port of the syslog receiver; 6514 is the registered port of syslog over TLS, 514 that of plain syslog. */
+    port,
+    /** `tcp` (RFC 6587 octet counting), `tls` (RFC 5425) or `udp` (RFC 5426, one message per datagram). */
+    transport: z.enum(['tcp', 'tls', 'udp']).default('tls'),
+    /** TLS settings of the `tls` transport. Paths are relative to the config file. */
+    tls: mllpClientTls.optional(),
+    /** RFC 5424 facility number; 10 is authpriv (security and authorization messages). */
+    facility: z.number().int().min(0).max(23).default(10),
+    /** APP-NAME of every message. */
+    appName: z.string().min(1).max(48).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').default('argus-gateway'),
+    /** HOSTNAME of every message. Absent: the operating system's host name. */
+    hostname: z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
+    /** AuditSourceID in the DICOM audit message. Absent: the HOSTNAME. */
+    auditSourceId: z.string().min(1).max(64).optional(),
+    /** AuditEnterpriseSiteID in the DICOM audit message. Absent: not sent. */
+    enterpriseSiteId: z.string().min(1).max(64).optional(),
+    /** Seconds between two looks for audit rows not yet sent. */
+    pollIntervalSeconds: z.number().min(0.1).max(3600).default(2),
+    /** Seconds to wait for the connection or for a write before the attempt counts as failed. */
+    timeoutSeconds: z.number().positive().max(600).default(10),
+    /** Maximum wait in seconds between two attempts to send a row that failed; the wait doubles from 1 s. */
+    retryMaxSeconds: z.number().positive().max(3600).default(60),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     /** Folder for the embedded database and, unless set, the instance store. Relative to the config file. */
@@ -348,8 +377,18 @@ export const configSchema = z
         packagePath: z.string().min(1).default('../test/fixtures/tiny-argus'),
         /** onnxruntime intra-op threads; 0 lets onnxruntime choose. */
         intraOpThreads: z.number().int().min(0).max(256).default(0),
+        /** onnxruntime execution provider: `cpu`, or `cuda`, which fails at start when the CUDA provider cannot load. */
+        executionProvider: z.enum(['cpu', 'cuda']).default('cpu'),
         /** Upper limit of generated tokens; absent: the package's own setting. */
         maxNewTokens: z.number().int().positive().max(8192).optional(),
+        /** Beam width: 1 decodes greedily, more runs beam search. Absent: the package's own setting. */
+        numBeams: z.number().int().min(1).max(64).optional(),
+        /** Penalty on tokens already generated, 1 for none. Absent: the package's own setting. */
+        repetitionPenalty: z.number().positive().max(10).optional(),
+        /** Length of the n-grams of generated tokens that must not occur twice, 0 for no limit. Absent: the package's own setting. */
+        noRepeatNgramSize: z.number().int().min(0).max(64).optional(),
+        /** Contents of the tokens that end generation, e.g. ["<|end|>"]. Absent: the package's end_token_ids. */
+        endTokens: z.array(z.string().min(1)).min(1).optional(),
       })
       .strict()
       .prefault({}),
@@ -432,10 +471,19 @@ export const configSchema = z
       .prefault({}),
     api: z
       .object({
-        /** Address of the HTTP server with the health, readiness and metrics endpoints. */
+        /** Address of the HTTP server with the health, readiness and metrics endpoints, and with the api role the admin API and web console. */
         host: z.string().min(1).default('127.0.0.1'),
         /** TCP port of that server; 0 takes a free port and logs it. Overridden by ARGUS_API_PORT. */
         port: z.number().int().min(0).max(65535).default(8081),
+        /** Require an API token (any role) on /metrics. Off: /metrics is open, like /health/live and /health/ready. */
+        metricsRequireToken: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    audit: z
+      .object({
+        /** Export of every audit row to a syslog receiver as a DICOM audit message. Absent: no export. */
+        syslog: auditSyslog.optional(),
       })
       .strict()
       .prefault({}),

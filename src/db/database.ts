@@ -19,6 +19,8 @@ import { IngestCompleteness1765065600000 } from '../../migrations/1765065600000-
 import { SeriesPreviewDirectory1765065700000 } from '../../migrations/1765065700000-series-preview-directory.ts';
 import { DeliveryOutboxAndOrders1765065800000 } from '../../migrations/1765065800000-delivery-outbox-and-orders.ts';
 import { JobQueueRuns1765152000000 } from '../../migrations/1765152000000-job-queue-runs.ts';
+import { AuditHashChain1765238400000 } from '../../migrations/1765238400000-audit-hash-chain.ts';
+import { ApiTokens1765238500000 } from '../../migrations/1765238500000-api-tokens.ts';
 import { AuditEvent } from './entities/audit-event.ts';
 import { Delivery } from './entities/delivery.ts';
 import { Instance } from './entities/instance.ts';
@@ -34,6 +36,8 @@ export const MIGRATIONS = [
   SeriesPreviewDirectory1765065700000,
   DeliveryOutboxAndOrders1765065800000,
   JobQueueRuns1765152000000,
+  AuditHashChain1765238400000,
+  ApiTokens1765238500000,
 ];
 
 export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; directory: string };

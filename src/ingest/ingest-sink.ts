@@ -173,6 +173,8 @@ export class IngestSink implements InstanceSink {
       actor: instance.association.callingAeTitle,
       sourceAddress: instance.association.remoteAddress,
       studyInstanceUid,
+      accessionNumber: stringAttribute(instance.attributes.AccessionNumber),
+      patientId: stringAttribute(instance.attributes.PatientID),
       correlationId: instance.association.associationId,
       details: { sopInstanceUid: instance.sopInstanceUid, policy: this.duplicatePolicy },
     });
@@ -264,4 +266,8 @@ export class IngestSink implements InstanceSink {
 function isForeignKeyViolation(error: unknown): boolean {
   const driverError = (error as { driverError?: { code?: string } } | undefined)?.driverError;
   return driverError?.code === '23503' || (error as { code?: string } | undefined)?.code === '23503';
+}
+
+function stringAttribute(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
 }

@@ -47,6 +47,8 @@ const LOGGABLE_KEYS = new Set([
   'queue',
   'priority',
   'run',
+  'auditEventId',
+  'seq',
   'err',
 ]);
 

@@ -9,8 +9,10 @@ import { performance } from 'node:perf_hooks';
 
 import { getLogger } from '../logging/logger.ts';
 import type { CtVolume } from '../volume/ct-volume.ts';
-import { greedyDecode, splicedLength, type DecodeResult } from './decode.ts';
-import { ModelPackageError, ModelReleasedError } from './errors.ts';
+import { decode, splicedLength, type DecodeResult } from './decode.ts';
+import { EmbeddingCache } from './decoder-steps.ts';
+import { GenerationAbortedError, ModelPackageError, ModelReleasedError } from './errors.ts';
+import { resolveGeneration, type DecodingSettings, type GenerationOverrides } from './generation-settings.ts';
 import { CONFIG_FILE, readPackageConfig, type PackageConfig } from './package-config.ts';
 import { preprocessVolume, type PixelValues } from './preprocess.ts';
 import { cleanGeneratedText, labelReportText, splitReportSections } from './report-text.ts';
@@ -34,13 +36,14 @@ export interface GeneratedReport {
   impression: string;
   /** Generated ids, including the end token when one stopped generation. */
   tokenIds: number[];
-  timings: { preprocessMs: number; visionMs: number; decodeMs: number };
+  /** decodeGraphMs, the part of decodeMs spent inside onnxruntime, is optional so that test doubles may leave it out. */
+  timings: { preprocessMs: number; visionMs: number; decodeMs: number; decodeGraphMs?: number };
 }
 
-export interface GenerateOptions {
-  /** Overrides config.json generation.max_new_tokens. */
-  maxNewTokens?: number;
+/** Per-call overrides of the decoding settings; see GenerationOverrides for each. */
+export interface GenerateOptions extends GenerationOverrides {
   signal?: AbortSignal;
+  /** Progress: called after each decoding step with the number of tokens generated so far. */
   onToken?: (count: number) => void;
 }
 
@@ -50,25 +53,38 @@ export interface ArgusModel {
   release(): Promise<void>;
 }
 
-export type LoadModelOptions = SessionOptions;
+export interface LoadModelOptions extends SessionOptions {
+  /** Decoding settings that replace the package's config.json generation settings for every call. */
+  generation?: GenerationOverrides;
+}
 
 /** Loads and validates a package; see ArgusRuntime for the lower-level steps. */
 export async function loadModel(packageDir: string, options: LoadModelOptions = {}): Promise<ArgusModel> {
   return ArgusRuntime.load(packageDir, options);
 }
 
-/** ArgusModel plus the individual stages, which tests and tools call on their own inputs. */
+/**
+ * ArgusModel plus the individual stages, which tests and tools call on their own inputs.
+ *
+ * One instance serves every job of a worker. generate() keeps no state between calls, and the runs of
+ * concurrent calls interleave step by step on the same onnxruntime sessions.
+ */
 export class ArgusRuntime implements ArgusModel {
   readonly identity: ModelIdentity;
   private sessions: PackageSessions | undefined;
+  private readonly running = new Set<Promise<unknown>>();
+  private readonly embeddings: EmbeddingCache;
 
   private constructor(
     readonly config: PackageConfig,
     readonly tokenizer: PackageTokenizer,
     readonly prompt: EncodedPrompt,
+    /** The package's generation settings with the load-time overrides applied. */
+    readonly generation: DecodingSettings,
     sessions: PackageSessions,
   ) {
     this.sessions = sessions;
+    this.embeddings = new EmbeddingCache(config.text.hidden_size);
     this.identity = {
       name: config.model.name,
       version: config.model.version,
@@ -91,9 +107,11 @@ export class ArgusRuntime implements ArgusModel {
       );
     }
 
+    const generation = resolveGeneration(config, tokenizer, options.generation ?? {});
+
     const sessions = await openSessions(packageDir, config, options);
     log.info('model package loaded', { model: config.model.name, version: config.model.version, durationMs: Math.round(performance.now() - started) });
-    return new ArgusRuntime(config, tokenizer, prompt, sessions);
+    return new ArgusRuntime(config, tokenizer, prompt, generation, sessions);
   }
 
   preprocess(volume: CtVolume): PixelValues {
@@ -105,29 +123,44 @@ export class ArgusRuntime implements ArgusModel {
     return runVision(this.requireSessions().vision, this.config, pixelValues);
   }
 
-  /** Greedy decoding of the package prompt with the given image embeddings. */
-  async decode(imageEmbeds: Float32Array, options: GenerateOptions = {}): Promise<DecodeResult> {
-    return greedyDecode(this.requireSessions(), this.config, this.prompt, imageEmbeds, {
-      maxNewTokens: options.maxNewTokens ?? this.config.generation.max_new_tokens,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-      ...(options.onToken === undefined ? {} : { onToken: options.onToken }),
-    });
+  /**
+   * Decodes the package prompt with the given image embeddings: greedy or beam search, with the
+   * runtime's settings overridden by `options`. keepStepLogits keeps each greedy step's logits.
+   */
+  async decode(imageEmbeds: Float32Array, options: GenerateOptions & { keepStepLogits?: boolean } = {}): Promise<DecodeResult> {
+    return this.decodeWith(this.requireSessions(), imageEmbeds, options);
   }
 
   async generate(volume: CtVolume, options: GenerateOptions = {}): Promise<GeneratedReport> {
-    if (options.maxNewTokens !== undefined && !(Number.isInteger(options.maxNewTokens) && options.maxNewTokens > 0)) {
-      throw new RangeError(`maxNewTokens must be a positive integer, got ${options.maxNewTokens}`);
+    const sessions = this.requireSessions();
+    const run = this.generateWith(sessions, volume, options);
+    this.running.add(run);
+    try {
+      return await run;
+    } finally {
+      this.running.delete(run);
     }
-    this.requireSessions();
+  }
 
+  /** Waits for running generate() calls, then releases the sessions; later calls throw ModelReleasedError. */
+  async release(): Promise<void> {
+    const sessions = this.sessions;
+    this.sessions = undefined;
+    if (sessions === undefined) return;
+    await Promise.allSettled([...this.running]);
+    await Promise.all([sessions.vision.release(), sessions.embedTokens.release(), sessions.decoder.release()]);
+  }
+
+  private async generateWith(sessions: PackageSessions, volume: CtVolume, options: GenerateOptions): Promise<GeneratedReport> {
+    if (options.signal?.aborted) throw new GenerationAbortedError(0, options.signal.reason);
     const started = performance.now();
     const pixelValues = this.preprocess(volume);
     const preprocessed = performance.now();
 
-    const imageEmbeds = await this.runVision(pixelValues);
+    const imageEmbeds = await runVision(sessions.vision, this.config, pixelValues);
     const encoded = performance.now();
 
-    const { tokenIds } = await this.decode(imageEmbeds, options);
+    const { tokenIds, graphMs } = await this.decodeWith(sessions, imageEmbeds, options);
     const decoded = performance.now();
 
     const generatedText = cleanGeneratedText(this.tokenizer.decode(tokenIds)).trim();
@@ -139,18 +172,22 @@ export class ArgusRuntime implements ArgusModel {
       findings,
       impression,
       tokenIds,
-      timings: { preprocessMs: preprocessed - started, visionMs: encoded - preprocessed, decodeMs: decoded - encoded },
+      timings: { preprocessMs: preprocessed - started, visionMs: encoded - preprocessed, decodeMs: decoded - encoded, decodeGraphMs: graphMs },
     };
   }
 
-  /** Releases the onnxruntime sessions; later calls to generate() throw ModelReleasedError. */
-  // NOTE: a generate() still running is not awaited. Its next graph run fails inside onnxruntime and
-  // surfaces as ModelInferenceError, so callers should abort and await it before releasing.
-  async release(): Promise<void> {
-    const sessions = this.sessions;
-    this.sessions = undefined;
-    if (sessions === undefined) return;
-    await Promise.all([sessions.vision.release(), sessions.embedTokens.release(), sessions.decoder.release()]);
+  private async decodeWith(
+    sessions: PackageSessions,
+    imageEmbeds: Float32Array,
+    options: GenerateOptions & { keepStepLogits?: boolean },
+  ): Promise<DecodeResult> {
+    const settings = resolveGeneration(this.config, this.tokenizer, options, this.generation);
+    return decode(sessions, this.config, this.prompt, imageEmbeds, {
+      ...settings,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.onToken === undefined ? {} : { onToken: options.onToken }),
+      ...(options.keepStepLogits === undefined ? {} : { keepStepLogits: options.keepStepLogits }),
+    }, this.embeddings);
   }
 
   private requireSessions(): PackageSessions {

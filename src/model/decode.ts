@@ -1,30 +1,58 @@
 /**
- * Greedy decoding with a KV cache over embed_tokens.onnx and decoder_model_merged.onnx.
+ * Greedy decoding and beam search with a KV cache over embed_tokens.onnx and decoder_model_merged.onnx.
  *
  * The prompt's single image token is replaced by the num_image_tokens rows of image_embeds, so the
  * decoder's first step receives [prompt before, image, prompt after] and positions count the image
- * rows like tokens. The first step passes zero-length past tensors. Each later step feeds one token
- * and the present tensors of the step before.
+ * rows like tokens. The first step passes zero-length past tensors. Each later step feeds one token per
+ * sequence and the present tensors of the step before. tools/model/generation.py implements the same
+ * rules in PyTorch, and the tests compare both token for token.
  */
-import type { InferenceSession, OnnxValue } from 'onnxruntime-node';
-
 import { GenerationAbortedError } from './errors.ts';
-import { layerTensorName, type PackageConfig } from './package-config.ts';
-import { float32Output, runGraph, Tensor, type PackageSessions } from './sessions.ts';
+import { argmax, logSumExp, processLogits, type LogitsRules } from './logits.ts';
+import type { PackageConfig } from './package-config.ts';
+import { DecoderSteps, type EmbeddingCache } from './decoder-steps.ts';
+import type { PackageSessions } from './sessions.ts';
 import type { EncodedPrompt } from './tokenizer.ts';
+
+export { argmax } from './logits.ts';
 
 export interface DecodeOptions {
   maxNewTokens: number;
+  /** Ids that stop a sequence. Default: config.json end_token_ids. */
+  endTokenIds?: readonly number[];
+  /** Beam width. 1, the default, decodes greedily. */
+  numBeams?: number;
+  /** Default 1 (off). */
+  repetitionPenalty?: number;
+  /** Default 0 (off). */
+  noRepeatNgramSize?: number;
+  /** Default 1: a finished beam's score is divided by its length. */
+  lengthPenalty?: number;
   signal?: AbortSignal;
-  /** Called after each new token with the number generated so far. */
+  /** Called after each decoding step with the number of tokens generated so far. */
   onToken?: (count: number) => void;
+  /** Greedy only: keep the raw logits of every step in DecodeResult.stepLogits. */
+  keepStepLogits?: boolean;
 }
 
 export interface DecodeResult {
   /** New token ids; an end token that stopped generation is included as the last id. */
   tokenIds: number[];
-  /** Logits over the vocabulary for the first new token. */
+  /** Raw logits over the vocabulary for the first new token. */
   firstStepLogits: Float32Array;
+  /** Beam search: sum of the log-probabilities of tokenIds. Greedy: undefined. */
+  score?: number;
+  /** With keepStepLogits: the raw logits of each step of a greedy run. */
+  stepLogits?: Float32Array[];
+  /** Milliseconds spent inside onnxruntime's InferenceSession.run. */
+  graphMs: number;
+}
+
+interface DecodeSettings extends LogitsRules {
+  budget: number;
+  endTokenIds: ReadonlySet<number>;
+  numBeams: number;
+  lengthPenalty: number;
 }
 
 /** Sequence length of the first decoder step: the prompt with its image token expanded. */
@@ -32,6 +60,38 @@ export function splicedLength(prompt: EncodedPrompt, config: PackageConfig): num
   return prompt.inputIds.length - 1 + config.num_image_tokens;
 }
 
+/** Runs greedy decoding when options.numBeams is 1 or absent, beam search otherwise. */
+export async function decode(
+  sessions: PackageSessions,
+  config: PackageConfig,
+  prompt: EncodedPrompt,
+  imageEmbeds: Float32Array,
+  options: DecodeOptions,
+  embeddings?: EmbeddingCache,
+): Promise<DecodeResult> {
+  const steps = new DecoderSteps(sessions, config, embeddings);
+  const sequence = await splicePrompt(steps, config, prompt, imageEmbeds);
+  const length = splicedLength(prompt, config);
+  const settings: DecodeSettings = {
+    // The decoder has no positions beyond max_position_embeddings, so the budget shrinks to fit.
+    budget: Math.min(options.maxNewTokens, config.text.max_position_embeddings - length),
+    endTokenIds: new Set(options.endTokenIds ?? config.end_token_ids),
+    numBeams: options.numBeams ?? 1,
+    repetitionPenalty: options.repetitionPenalty ?? 1,
+    noRepeatNgramSize: options.noRepeatNgramSize ?? 0,
+    lengthPenalty: options.lengthPenalty ?? 1,
+  };
+  const [firstLogits] = await steps.step(sequence, length);
+  const firstStepLogits = firstLogits!.slice();
+
+  const result =
+    settings.numBeams <= 1
+      ? await greedy(steps, firstStepLogits, settings, options)
+      : await beamSearch(steps, firstStepLogits, settings, options);
+  return { ...result, firstStepLogits, graphMs: steps.graphMs };
+}
+
+/** Runs greedy decoding whatever options.numBeams is. Kept for callers of the first release of this module. */
 export async function greedyDecode(
   sessions: PackageSessions,
   config: PackageConfig,
@@ -39,107 +99,148 @@ export async function greedyDecode(
   imageEmbeds: Float32Array,
   options: DecodeOptions,
 ): Promise<DecodeResult> {
+  return decode(sessions, config, prompt, imageEmbeds, { ...options, numBeams: 1 });
+}
+
+async function splicePrompt(steps: DecoderSteps, config: PackageConfig, prompt: EncodedPrompt, imageEmbeds: Float32Array): Promise<Float32Array> {
   const hidden = config.text.hidden_size;
-  const promptEmbeds = await embedTokens(sessions.embedTokens, config, prompt.inputIds);
+  const promptEmbeds = await steps.embedSequence(prompt.inputIds);
   const sequence = new Float32Array(splicedLength(prompt, config) * hidden);
   const before = prompt.imageTokenIndex * hidden;
   sequence.set(promptEmbeds.subarray(0, before), 0);
   sequence.set(imageEmbeds, before);
   sequence.set(promptEmbeds.subarray(before + hidden), before + imageEmbeds.length);
+  return sequence;
+}
 
-  // The decoder has no positions beyond max_position_embeddings, so the budget shrinks to fit.
-  const length = splicedLength(prompt, config);
-  const budget = Math.min(options.maxNewTokens, config.text.max_position_embeddings - length);
-  const cache = new KvCache(config);
+function checkAborted(options: DecodeOptions, generated: number): void {
+  if (options.signal?.aborted) throw new GenerationAbortedError(generated, options.signal.reason);
+}
+
+async function greedy(
+  steps: DecoderSteps,
+  firstLogits: Float32Array,
+  settings: DecodeSettings,
+  options: DecodeOptions,
+): Promise<Pick<DecodeResult, 'tokenIds' | 'stepLogits'>> {
   const tokenIds: number[] = [];
-  let firstStepLogits: Float32Array | undefined;
-  let stepEmbeds: Float32Array = sequence;
-  let stepLength = length;
+  const stepLogits: Float32Array[] = [];
+  let logits = firstLogits;
 
-  while (tokenIds.length < budget) {
-    if (options.signal?.aborted) throw new GenerationAbortedError(tokenIds.length, options.signal.reason);
+  while (tokenIds.length < settings.budget) {
+    checkAborted(options, tokenIds.length);
+    if (options.keepStepLogits) stepLogits.push(logits.slice());
 
-    const logits = await decoderStep(sessions.decoder, config, cache, stepEmbeds, stepLength);
-    firstStepLogits ??= logits.slice();
-    const token = argmax(logits);
+    const token = argmax(processLogits(logits, tokenIds, settings));
     tokenIds.push(token);
     options.onToken?.(tokenIds.length);
-    if (config.end_token_ids.includes(token)) break;
+    if (settings.endTokenIds.has(token) || tokenIds.length >= settings.budget) break;
 
-    stepEmbeds = await embedTokens(sessions.embedTokens, config, [token]);
-    stepLength = 1;
+    const [next] = await steps.step(await steps.embedTokens([token]), 1);
+    logits = next!;
   }
-  return { tokenIds, firstStepLogits: firstStepLogits ?? new Float32Array(0) };
+  return options.keepStepLogits ? { tokenIds, stepLogits } : { tokenIds };
 }
 
-/** Past keys and values of every layer, each [1, num_key_value_heads, past, head_dim]. Starts empty. */
-class KvCache {
-  length = 0;
-  readonly tensors = new Map<string, OnnxValue>();
+interface Candidate {
+  score: number;
+  beam: number;
+  token: number;
+}
 
-  constructor(private readonly config: PackageConfig) {
-    const { num_layers: layers, num_key_value_heads: heads, head_dim: headDim } = config.text;
-    for (let layer = 0; layer < layers; layer++) {
-      for (const kind of ['key', 'value'] as const) {
-        const name = layerTensorName(config.tensors[`past_${kind}`], layer);
-        this.tensors.set(name, new Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]));
+interface Hypothesis {
+  tokenIds: number[];
+  score: number;
+  /** score / length ** lengthPenalty, the value hypotheses are ranked by. */
+  rankScore: number;
+}
+
+/**
+ * Runs beam search. Each step ranks every (beam, token) pair by the beam's score plus the token's
+ * log-probability, and ties go to the lower beam index, then the lower token id. Going down that
+ * ranking, an end token among the first numBeams candidates finishes a hypothesis and a later end token
+ * is skipped. Any other token continues a beam until numBeams beams continue. The search stops when
+ * numBeams hypotheses have finished, or at the token budget, where the live beams finish as they are.
+ * The hypothesis with the best score / length ** lengthPenalty wins, and on a tie the one that finished first.
+ */
+async function beamSearch(
+  steps: DecoderSteps,
+  firstLogits: Float32Array,
+  settings: DecodeSettings,
+  options: DecodeOptions,
+): Promise<Pick<DecodeResult, 'tokenIds' | 'score'>> {
+  const width = settings.numBeams;
+  let beams: number[][] = [[]];
+  let scores = [0];
+  let logits = [firstLogits];
+  const finished: Hypothesis[] = [];
+  const finish = (tokenIds: number[], score: number) =>
+    finished.push({ tokenIds, score, rankScore: score / tokenIds.length ** settings.lengthPenalty });
+
+  for (let step = 1; step <= settings.budget; step++) {
+    checkAborted(options, step - 1);
+    // Only end tokens are skipped, and each beam offers each end token once, so this many candidates
+    // always fill the width.
+    const needed = width + beams.length * settings.endTokenIds.size;
+    const ranked = topCandidates(beams, scores, logits, settings, needed);
+
+    const nextBeams: number[][] = [];
+    const nextScores: number[] = [];
+    const rows: number[] = [];
+    for (const [rank, candidate] of ranked.entries()) {
+      if (nextBeams.length === width) break;
+      const tokenIds = [...beams[candidate.beam]!, candidate.token];
+      if (settings.endTokenIds.has(candidate.token)) {
+        if (rank < width) finish(tokenIds, candidate.score);
+        continue;
       }
+      nextBeams.push(tokenIds);
+      nextScores.push(candidate.score);
+      rows.push(candidate.beam);
     }
-  }
+    options.onToken?.(step);
 
-  /** Replaces the cache by the step's present.* outputs. */
-  update(outputs: InferenceSession.ReturnType, added: number): void {
-    const { tensors, text } = this.config;
-    for (let layer = 0; layer < text.num_layers; layer++) {
-      for (const kind of ['key', 'value'] as const) {
-        const present = layerTensorName(tensors[`present_${kind}`], layer);
-        const value = float32Output(outputs, present, this.config.files.decoder);
-        const past = layerTensorName(tensors[`past_${kind}`], layer);
-        this.tensors.set(past, new Tensor('float32', value.data, value.dims));
-      }
+    if (finished.length >= width || nextBeams.length === 0) break;
+    if (step === settings.budget) {
+      nextBeams.forEach((tokenIds, index) => finish(tokenIds, nextScores[index]!));
+      break;
     }
-    this.length += added;
+
+    steps.cache.selectRows(rows);
+    beams = nextBeams;
+    scores = nextScores;
+    logits = await steps.step(await steps.embedTokens(beams.map((tokenIds) => tokenIds.at(-1)!)), 1);
   }
-}
 
-async function embedTokens(session: InferenceSession, config: PackageConfig, ids: readonly number[]): Promise<Float32Array> {
-  const inputIds = new Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), [1, ids.length]);
-  const file = config.files.embed_tokens;
-  const outputs = await runGraph(session, file, { [config.tensors.input_ids]: inputIds });
-  return float32Output(outputs, config.tensors.inputs_embeds, file).data;
-}
-
-/** Runs one decoder step over `length` new positions and returns the logits of the last one. */
-async function decoderStep(
-  session: InferenceSession,
-  config: PackageConfig,
-  cache: KvCache,
-  embeds: Float32Array,
-  length: number,
-): Promise<Float32Array> {
-  const { tensors, text } = config;
-  const total = cache.length + length;
-  const positions = BigInt64Array.from({ length }, (_, i) => BigInt(cache.length + i));
-  const feeds: InferenceSession.FeedsType = {
-    [tensors.inputs_embeds]: new Tensor('float32', embeds, [1, length, text.hidden_size]),
-    [tensors.attention_mask]: new Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
-    [tensors.position_ids]: new Tensor('int64', positions, [1, length]),
-    ...Object.fromEntries(cache.tensors),
-  };
-
-  const file = config.files.decoder;
-  const outputs = await runGraph(session, file, feeds);
-  const logits = float32Output(outputs, tensors.logits, file).data;
-  cache.update(outputs, length);
-  const vocab = text.vocab_size;
-  return logits.subarray((length - 1) * vocab, length * vocab);
-}
-
-/** Index of the largest logit; the first one wins a tie, as in torch.argmax. */
-export function argmax(values: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) {
-    if (values[i]! > values[best]!) best = i;
+  let best: Hypothesis | undefined;
+  for (const hypothesis of finished) {
+    if (best === undefined || hypothesis.rankScore > best.rankScore) best = hypothesis;
   }
-  return best;
+  return best === undefined ? { tokenIds: [], score: 0 } : { tokenIds: best.tokenIds, score: best.score };
+}
+
+/** Selects the `count` best candidates in ranking order, leaving out those with a score of -Infinity. */
+function topCandidates(
+  beams: readonly number[][],
+  scores: readonly number[],
+  logits: readonly Float32Array[],
+  settings: DecodeSettings,
+  count: number,
+): Candidate[] {
+  const top: Candidate[] = [];
+  beams.forEach((generated, beam) => {
+    const processed = processLogits(logits[beam]!, generated, settings);
+    const offset = scores[beam]! - logSumExp(processed);
+    for (let token = 0; token < processed.length; token++) {
+      const score = offset + processed[token]!;
+      if (score === -Infinity) continue;
+      if (top.length === count && score <= top[count - 1]!.score) continue;
+      // Candidates arrive in (beam, token) order, so placing a new one after its equals breaks ties that way.
+      let at = top.length;
+      while (at > 0 && top[at - 1]!.score < score) at--;
+      top.splice(at, 0, { score, beam, token });
+      if (top.length > count) top.pop();
+    }
+  });
+  return top;
 }

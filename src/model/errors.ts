@@ -76,13 +76,29 @@ export class GenerationAbortedError extends ModelError {
   }
 }
 
+/**
+ * Installation hints for each execution provider other than the CPU. onnxruntime-node downloads its CUDA
+ * provider only when installed with --onnxruntime-node-install=cuda12 (see its script/install.js), and
+ * onnxruntime's CUDA 12 builds need the CUDA 12 and cuDNN 9 libraries (onnxruntime.ai, CUDA Execution
+ * Provider requirements).
+ */
+const PROVIDER_REQUIREMENTS: Record<string, string> = {
+  cuda:
+    'onnxruntime-node could not load its CUDA provider. Install the provider with ' +
+    '"npm ci --onnxruntime-node-install=cuda12" (without the onnxruntime-node-install-cuda=skip line of .npmrc), ' +
+    'on a host with an NVIDIA driver and the CUDA 12 and cuDNN 9 libraries on the library path',
+};
+
 /** The requested execution provider (e.g. CUDA) is not available in this onnxruntime build or host. */
 export class ExecutionProviderError extends ModelError {
   override readonly name = 'ExecutionProviderError';
   readonly code = 'execution_provider_unavailable';
   readonly retryable = false;
+  readonly provider: string;
 
   constructor(provider: string, cause: unknown) {
-    super(`execution provider "${provider}" is not available; use "cpu" or install its runtime`, { cause });
+    const requirement = PROVIDER_REQUIREMENTS[provider] ?? 'onnxruntime-node has no such provider in this build';
+    super(`execution provider "${provider}" is not available: ${requirement}. Or select the "cpu" provider.`, { cause });
+    this.provider = provider;
   }
 }

@@ -49,6 +49,19 @@ export const preprocessingSchema = z.object({
 
 const specialToken = z.object({ content: z.string().min(1), id: tokenId });
 
+/** Decoding defaults of the package; decode.ts describes each rule. The service configuration may override them. */
+export const generationSchema = z.object({
+  max_new_tokens: positiveInt,
+  /** Beam width. 1 decodes greedily, and more runs beam search with that many beams. */
+  num_beams: positiveInt.max(64).default(1),
+  /** Repetition penalty. 1 turns it off, and above 1 it discourages tokens already generated. */
+  repetition_penalty: z.number().positive().default(1),
+  /** No-repeat n-gram size. 0 turns it off, and n bans any n-gram of generated tokens from occurring twice. */
+  no_repeat_ngram_size: z.number().int().nonnegative().default(0),
+  /** Exponent of the length that divides a finished beam's score. 0 ranks by the plain sum of log-probabilities. */
+  length_penalty: z.number().default(1),
+});
+
 export const packageConfigSchema = z.object({
   format: z.literal(PACKAGE_FORMAT),
   format_version: z.literal(SUPPORTED_FORMAT_VERSION),
@@ -98,7 +111,13 @@ export const packageConfigSchema = z.object({
     layer_norm_eps: z.number().positive(),
   }),
   pixel_shuffle: z.object({ factor: triple(positiveInt) }),
-  projector: z.object({ input_size: positiveInt, hidden_size: positiveInt, output_size: positiveInt }),
+  projector: z.object({
+    /** Informational: the connector is inside vision_encoder.onnx. Packages written before this key were all "mlp2x_gelu". */
+    type: z.enum(['mlp2x_gelu', 'linear']).default('mlp2x_gelu'),
+    input_size: positiveInt,
+    hidden_size: positiveInt,
+    output_size: positiveInt,
+  }),
   text: z.object({
     vocab_size: positiveInt,
     hidden_size: positiveInt,
@@ -110,16 +129,19 @@ export const packageConfigSchema = z.object({
     rope_theta: z.number().positive(),
     rms_norm_eps: z.number().positive(),
     max_position_embeddings: positiveInt,
+    /** Informational: Hugging Face's rope_scaling dict, already applied inside decoder_model_merged.onnx. */
+    rope_scaling: z.record(z.string(), z.unknown()).nullable().default(null),
   }),
   num_image_tokens: positiveInt,
   special_tokens: z.object({ image: specialToken, bos: specialToken, eos: specialToken, pad: specialToken }),
   end_token_ids: z.array(tokenId).min(1),
   prompt: z.object({ system: z.string(), user: z.string().min(1) }),
-  generation: z.object({ max_new_tokens: positiveInt }),
+  generation: generationSchema,
 });
 
 export type PackageConfig = z.infer<typeof packageConfigSchema>;
 export type PreprocessingConfig = z.infer<typeof preprocessingSchema>;
+export type GenerationConfig = z.infer<typeof generationSchema>;
 
 /** Substitutes the layer index into a per-layer tensor name such as "past_key_values.{layer}.key". */
 export function layerTensorName(template: string, layer: number): string {

@@ -94,7 +94,9 @@ async function classifyCreateFailure(
       // The graph fails on the CPU too, so the package is at fault.
     }
   }
-  return new ModelPackageError(relativeFile, 'onnxruntime cannot load the graph', { cause: error });
+  // onnxruntime's message names the actual problem, such as a missing <name>.onnx_data file.
+  const reason = error instanceof Error ? `: ${error.message.split('\n')[0]}` : '';
+  return new ModelPackageError(relativeFile, `onnxruntime cannot load the graph${reason}`, { cause: error });
 }
 
 /** Runs one graph; onnxruntime failures become ModelInferenceError naming the file. */

@@ -74,6 +74,11 @@ export class PackageTokenizer {
     return loaded;
   }
 
+  /** Returns the id of a token given by its content, such as "<|end|>", or undefined when the vocabulary lacks it. */
+  tokenId(content: string): number | undefined {
+    return this.tokenizer.token_to_id(content) ?? undefined;
+  }
+
   /** Renders config.json's prompt through the chat template and tokenizes it. */
   encodePrompt(): EncodedPrompt {
     const { prompt, special_tokens: special } = this.config;

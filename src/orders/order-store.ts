@@ -16,20 +16,25 @@ export class OrderStore implements OrderRepository {
       if (await inboundMessageSeen(manager, header)) return { duplicate: true, orderIds: [] };
 
       const orderIds: string[] = [];
-      for (const order of orders) {
-        const orderId = await upsertOrder(manager, order, header, receivedAt);
-        orderIds.push(orderId);
+      for (const order of orders) orderIds.push(await upsertOrder(manager, order, header, receivedAt));
+      await insertInboundMessage(manager, header, { text: message.text, orderId: orderIds[0] ?? null, receivedAt });
+
+      // The audit rows come last: recordAudit holds the chain lock until commit, and waiting for an
+      // order row while holding it could deadlock with another message about the same orders.
+      for (const [index, order] of orders.entries()) {
+        const orderId = orderIds[index]!;
         await recordAudit(manager, {
           action: 'hl7_order_received',
           outcome: 'success',
           actorType: 'peer',
           actor: header.sendingApplication || 'unknown',
           sourceAddress: message.remoteAddress,
+          accessionNumber: order.accessionNumber,
+          patientId: order.patient.id,
           correlationId: header.messageControlId.slice(0, 64),
           details: { orderId, messageType: header.messageType, orderControl: order.orderControl, status: order.status },
         });
       }
-      await insertInboundMessage(manager, header, { text: message.text, orderId: orderIds[0] ?? null, receivedAt });
       return { duplicate: false, orderIds };
     });
   }

@@ -49,8 +49,15 @@ export interface DeliveryActionResult {
  */
 export type WakeDestination = (manager: EntityManager, destination: string) => Promise<void>;
 
+/** The requester of an action: an OS user of the CLI (a plain name) or an API token with the request's address. */
+export type DeliveryActor = string | { actorType: 'user' | 'token'; actor: string; sourceAddress?: string };
+
+function auditActor(actor: DeliveryActor): { actorType: 'user' | 'token'; actor: string; sourceAddress?: string } {
+  return typeof actor === 'string' ? { actorType: 'user', actor } : actor;
+}
+
 /** Releases a held delivery: it becomes pending and is sent in its destination's order. */
-export async function approveDelivery(database: Database, id: string, actor: string, wake?: WakeDestination): Promise<DeliveryActionResult> {
+export async function approveDelivery(database: Database, id: string, actor: DeliveryActor, wake?: WakeDestination): Promise<DeliveryActionResult> {
   requireDeliveryId(id);
   const result = await database.transaction(async (manager) => {
     const delivery = await lockDelivery(manager, id);
@@ -63,8 +70,7 @@ export async function approveDelivery(database: Database, id: string, actor: str
     await recordAudit(manager, {
       action: 'delivery_approved',
       outcome: 'success',
-      actorType: 'user',
-      actor,
+      ...auditActor(actor),
       studyInstanceUid: delivery.studyInstanceUid,
       reportId: delivery.reportId,
       deliveryId: id,
@@ -87,7 +93,7 @@ export async function approveDelivery(database: Database, id: string, actor: str
 export async function replayDelivery(
   database: Database,
   id: string,
-  actor: string,
+  actor: DeliveryActor,
   options: { force?: boolean; wake?: WakeDestination } = {},
 ): Promise<DeliveryActionResult> {
   requireDeliveryId(id);
@@ -124,8 +130,7 @@ export async function replayDelivery(
     await recordAudit(manager, {
       action: 'delivery_replayed',
       outcome: 'success',
-      actorType: 'user',
-      actor,
+      ...auditActor(actor),
       studyInstanceUid: delivery.studyInstanceUid,
       reportId: delivery.reportId,
       deliveryId: id,

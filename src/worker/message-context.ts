@@ -42,6 +42,8 @@ export async function readMessageContext(
       actorType: 'system',
       actor: 'worker',
       studyInstanceUid: content.study.studyInstanceUid,
+      accessionNumber: content.study.accessionNumber ?? undefined,
+      patientId: content.study.patientId ?? undefined,
       reportId: report.id,
       details: { orderId: match.orderId ?? null, reason: match.reason },
     });

@@ -93,6 +93,8 @@ export async function insertReportWithDeliveries(
     actor: 'worker',
     studyInstanceUid: input.studyInstanceUid,
     seriesInstanceUid: input.seriesInstanceUid,
+    accessionNumber: input.deliveries.content.study.accessionNumber ?? undefined,
+    patientId: input.deliveries.content.study.patientId ?? undefined,
     reportId: report.id,
     details: {
       model: report.model.name,

@@ -18,7 +18,7 @@ import { queryRows } from '../../src/db/sql.ts';
 import { freePort, storescu } from '../helpers/dcmtk.ts';
 import { MllpPeer } from '../helpers/mllp-peer.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
-import { REPOSITORY, ServiceProcess, waitFor } from '../helpers/service-process.ts';
+import { REPOSITORY, runCli, ServiceProcess, waitFor } from '../helpers/service-process.ts';
 import { sharedData } from '../helpers/shared-data.ts';
 import { buildSyntheticStudy, type SyntheticStudy } from '../ingest/synthetic-study.ts';
 
@@ -43,6 +43,8 @@ describe('fleet of processes on one PostgreSQL', () => {
   let ris: MllpPeer;
   let dicomPort: number;
   let gateway: ServiceProcess;
+  /** A viewer token for scraping /metrics, created with the CLI as an operator would for Prometheus. */
+  let metricsToken: string;
   let workers: ServiceProcess[];
   let studies: SyntheticStudy[];
   let extraStudy: SyntheticStudy;
@@ -104,6 +106,9 @@ describe('fleet of processes on one PostgreSQL', () => {
     workers = [new ServiceProcess(await configFor('worker-a'), ['--roles', 'worker']), new ServiceProcess(await configFor('worker-b'), ['--roles', 'worker'])];
     await Promise.all([gateway, ...workers].map((process) => process.waitForLog('service started', 90_000)));
     database = await Database.open({ kind: 'postgres', url: testDatabase.url });
+    const created = await runCli(await configFor('operator'), ['token', 'create', '--role', 'viewer', '--name', 'prometheus']);
+    assert.equal(created.code, 0, created.stderr);
+    metricsToken = created.stdout.trim();
   });
 
   after(async () => {
@@ -121,7 +126,7 @@ describe('fleet of processes on one PostgreSQL', () => {
   }
 
   async function scrape(process: ServiceProcess): Promise<string> {
-    const response = await fetch(`http://127.0.0.1:${await process.apiPort()}/metrics`);
+    const response = await fetch(`http://127.0.0.1:${await process.apiPort()}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
     assert.equal(response.status, 200);
     return response.text();
   }

@@ -18,14 +18,20 @@ describe('health, readiness and metrics endpoints', () => {
   let workDirectory: string;
   let service: RunningService;
   let base: string;
+  let configPath: string;
+  let metricsToken: string;
 
   before(async () => {
     configureLogging('silent');
     workDirectory = await mkdtemp(path.join(os.tmpdir(), 'argus-http-'));
-    const configPath = path.join(workDirectory, 'argus-gateway.json');
+    configPath = path.join(workDirectory, 'argus-gateway.json');
     await writeFile(configPath, JSON.stringify({ dataDirectory: path.join(workDirectory, 'data'), api: { host: '127.0.0.1', port: 0 } }));
     service = await startService(loadConfig(configPath, {}), { roles: ['api'] });
     base = `http://127.0.0.1:${service.apiPort}`;
+    // The embedded database is held by the service, so the command goes through its control socket.
+    const created = await runCli(configPath, ['token', 'create', '--role', 'viewer', '--name', 'prometheus']);
+    assert.equal(created.code, 0, created.stderr);
+    metricsToken = created.stdout.trim();
   });
 
   after(async () => {
@@ -45,8 +51,13 @@ describe('health, readiness and metrics endpoints', () => {
     assert.deepEqual(await response.json(), { status: 'ready', checks: { database: 'ok', queue: 'ok' } });
   });
 
-  it('serves the Prometheus text format with every stage and the queue depth', async () => {
+  it('rejects a metrics scrape without a token', async () => {
     const response = await fetch(`${base}/metrics`);
+    assert.equal(response.status, 401);
+  });
+
+  it('serves the Prometheus text format with every stage and the queue depth', async () => {
+    const response = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const text = await response.text();
@@ -65,7 +76,6 @@ describe('health, readiness and metrics endpoints', () => {
   });
 
   it('rejects an unknown role in serve --roles', async () => {
-    const configPath = path.join(workDirectory, 'argus-gateway.json');
     const result = await runCli(configPath, ['serve', '--roles', 'listener,gpu']);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /--roles takes a comma-separated list of listener, scheduler, worker, sender, api; got "listener,gpu"/);

@@ -12,12 +12,33 @@ import type { PreprocessingConfig } from '../../src/model/package-config.ts';
 const testDir = path.dirname(fileURLToPath(import.meta.url));
 export const TINY_PACKAGE_DIR = path.resolve(testDir, '../fixtures/tiny-argus');
 export const REFERENCE_DIR = path.resolve(testDir, '../fixtures/tiny-argus-reference');
+/** Graphs that break the package contract on purpose, written by tools/model/make_tiny_fixture.py. */
+export const BROKEN_GRAPHS_DIR = path.resolve(testDir, '../fixtures/tiny-argus-broken');
 
 export interface PreprocessingCase {
   name: string;
   volume: { file: string; dimensions: Vector3; spacing: Vector3; origin: Vector3; direction: [Vector3, Vector3, Vector3] };
   preprocessing: PreprocessingConfig;
   pixel_values: { file: string; shape: number[] };
+}
+
+/** One decoding run of tools/model/generation.py on the reference image. */
+export interface DecodingCase {
+  name: string;
+  num_beams: number;
+  repetition_penalty: number;
+  no_repeat_ngram_size: number;
+  length_penalty: number;
+  max_new_tokens: number;
+  generated_ids: number[];
+  /** Smallest distance to a tie over the run: top-2 logit gap (greedy) or ranking cut (beam). */
+  min_margin: number;
+  /** Beam search: sum of the log-probabilities of generated_ids. */
+  score?: number;
+  /** Ids that end generation besides config.json end_token_ids. */
+  extra_end_tokens?: number[];
+  /** Greedy: raw logits of every step, [steps, vocab_size]. */
+  step_logits?: { file: string; shape: [number, number] };
 }
 
 export interface GenerationReference {
@@ -29,6 +50,20 @@ export interface GenerationReference {
   generated_ids: number[];
   first_step_logits: number[];
   min_top2_gap: number;
+  decoding_cases: DecodingCase[];
+}
+
+/** Returns the content of a token id of the tiny package, from its tokenizer.json vocabulary or added tokens. */
+export function tokenContent(id: number): string {
+  const tokenizer = JSON.parse(readFileSync(path.join(TINY_PACKAGE_DIR, 'tokenizer.json'), 'utf8')) as {
+    model: { vocab: Record<string, number> };
+    added_tokens: { id: number; content: string }[];
+  };
+  const added = tokenizer.added_tokens.find((token) => token.id === id);
+  if (added !== undefined) return added.content;
+  const entry = Object.entries(tokenizer.model.vocab).find(([, tokenId]) => tokenId === id);
+  if (entry === undefined) throw new Error(`token ${id} is not in the tiny package's tokenizer`);
+  return entry[0];
 }
 
 export function readFloat32(file: string): Float32Array {

@@ -9,7 +9,7 @@ import { ArgusRuntime } from '../../src/model/argus-model.ts';
 import { GenerationAbortedError, ModelReleasedError } from '../../src/model/errors.ts';
 import { cleanGeneratedText, NOT_FOR_CLINICAL_USE_NOTICE, splitReportSections } from '../../src/model/report-text.ts';
 import type { CtVolume, Vector3 } from '../../src/volume/ct-volume.ts';
-import { TINY_PACKAGE_DIR } from './fixtures.ts';
+import { TINY_PACKAGE_DIR, tokenContent } from './fixtures.ts';
 
 /** Builds a 64 x 64 x 40 axial volume: air around a water cylinder with a bright rod, slices 2.5 mm apart. */
 function cylinderVolume(): CtVolume {
@@ -108,11 +108,119 @@ describe('generate on a CT volume', () => {
   });
 });
 
+describe('cancellation', () => {
+  const volume = cylinderVolume();
+
+  it('stops a beam search when the signal aborts', async () => {
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    const controller = new AbortController();
+    const generation = runtime.generate(volume, {
+      numBeams: 3,
+      signal: controller.signal,
+      onToken: (count) => {
+        if (count === 3) controller.abort(new Error('job cancelled'));
+      },
+    });
+    await assert.rejects(generation, (error: unknown) => {
+      assert.ok(error instanceof GenerationAbortedError, `got ${String(error)}`);
+      assert.equal(error.tokensGenerated, 3);
+      return true;
+    });
+    await runtime.release();
+  });
+
+  it('rejects a signal aborted before the start', async () => {
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    await assert.rejects(runtime.generate(volume, { signal: AbortSignal.abort() }), (error: unknown) => {
+      assert.ok(error instanceof GenerationAbortedError, `got ${String(error)}`);
+      assert.equal(error.tokensGenerated, 0);
+      return true;
+    });
+    await runtime.release();
+  });
+});
+
 describe('released model', () => {
   it('rejects generate after release', async () => {
     const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR);
     await runtime.release();
     await runtime.release();
     await assert.rejects(runtime.generate(cylinderVolume()), ModelReleasedError);
+  });
+});
+
+describe('generation settings at load', () => {
+  const volume = cylinderVolume();
+
+  it('stops at a configured end token', async () => {
+    const plain = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    const full = await plain.generate(volume, { maxNewTokens: 8 });
+    await plain.release();
+    const third = full.tokenIds[2]!;
+    assert.equal(full.tokenIds.slice(0, 2).includes(third), false, 'the first two tokens differ from the third');
+
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1, generation: { endTokens: [tokenContent(third)] } });
+    const report = await runtime.generate(volume, { maxNewTokens: 8 });
+    await runtime.release();
+    assert.deepEqual(report.tokenIds, full.tokenIds.slice(0, 3));
+  });
+
+  it('rejects an unknown end token', async () => {
+    await assert.rejects(ArgusRuntime.load(TINY_PACKAGE_DIR, { generation: { endTokens: ['<|no such token|>'] } }), /end token "<\|no such token\|>" is not in/);
+  });
+
+  it('rejects a beam width of zero', async () => {
+    await assert.rejects(ArgusRuntime.load(TINY_PACKAGE_DIR, { generation: { numBeams: 0 } }), RangeError);
+  });
+
+  it('applies the beam width to every call', async () => {
+    const plain = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    const perCall = await plain.generate(volume, { numBeams: 3 });
+    const greedy = await plain.generate(volume);
+    await plain.release();
+
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1, generation: { numBeams: 3 } });
+    const atLoad = await runtime.generate(volume);
+    await runtime.release();
+    assert.deepEqual(atLoad.tokenIds, perCall.tokenIds);
+    assert.notDeepEqual(atLoad.tokenIds, greedy.tokenIds);
+  });
+});
+
+describe('one runtime shared by jobs', () => {
+  const volume = cylinderVolume();
+
+  it('runs concurrent generations independently', async () => {
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    const greedyAlone = await runtime.generate(volume);
+    const beamAlone = await runtime.generate(volume, { numBeams: 3, repetitionPenalty: 1.2 });
+
+    const [greedy, beam] = await Promise.all([runtime.generate(volume), runtime.generate(volume, { numBeams: 3, repetitionPenalty: 1.2 })]);
+    await runtime.release();
+    assert.deepEqual(greedy.tokenIds, greedyAlone.tokenIds);
+    assert.deepEqual(beam.tokenIds, beamAlone.tokenIds);
+  });
+
+  it('lets a running generation finish on release', async () => {
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    let released: Promise<void> | undefined;
+    const report = await runtime.generate(volume, {
+      onToken: (count) => {
+        if (count === 1) released = runtime.release();
+      },
+    });
+    assert.equal(report.tokenIds.length, runtime.config.generation.max_new_tokens);
+    await released;
+    await assert.rejects(runtime.generate(volume), ModelReleasedError);
+  });
+
+  it('reports progress of a beam search', async () => {
+    const runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    const counts: number[] = [];
+    const report = await runtime.generate(volume, { numBeams: 2, maxNewTokens: 6, onToken: (count) => counts.push(count) });
+    await runtime.release();
+    assert.deepEqual(counts, counts.map((_, index) => index + 1));
+    assert.ok(counts.length >= report.tokenIds.length);
+    assert.ok(counts.length <= 6);
   });
 });

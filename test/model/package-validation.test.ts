@@ -3,14 +3,14 @@
  * not on the first report. Each case copies the tiny package to a temporary folder and breaks one thing.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { loadModel } from '../../src/model/argus-model.ts';
 import { ExecutionProviderError, ModelPackageError } from '../../src/model/errors.ts';
-import { TINY_PACKAGE_DIR } from './fixtures.ts';
+import { BROKEN_GRAPHS_DIR, TINY_PACKAGE_DIR } from './fixtures.ts';
 
 type Config = Record<string, any>;
 
@@ -168,6 +168,88 @@ describe('model package validation', () => {
     assert.match(error.message, /image token \d+ 0 times/);
   });
 
+  it('rejects a wrong input element type', async () => {
+    const dir = await brokenPackage('int32-input-ids', (d) =>
+      copyFile(path.join(BROKEN_GRAPHS_DIR, 'embed_tokens.int32-input-ids.onnx'), path.join(d, 'embed_tokens.onnx')),
+    );
+    const error = await loadError(dir);
+    assert.equal(error.file, 'embed_tokens.onnx');
+    assert.equal(error.tensor, 'input_ids');
+    assert.match(error.message, /element type int32, expected int64/);
+  });
+
+  it('rejects a wrong vocabulary size', async () => {
+    const dir = await brokenPackage('wrong-vocab', (d) =>
+      editConfig(d, (config) => {
+        config.text.vocab_size += 8;
+      }),
+    );
+    const error = await loadError(dir);
+    assert.equal(error.file, 'decoder_model_merged.onnx');
+    assert.equal(error.tensor, 'logits');
+    assert.match(error.message, /dimension 2 is \d+ in the graph, but config\.json text\.vocab_size gives \d+/);
+  });
+
+  it('rejects a wrong key/value head count', async () => {
+    const dir = await brokenPackage('wrong-kv-heads', (d) =>
+      editConfig(d, (config) => {
+        config.text.num_key_value_heads = 4;
+      }),
+    );
+    const error = await loadError(dir);
+    assert.equal(error.file, 'decoder_model_merged.onnx');
+    assert.equal(error.tensor, 'past_key_values.0.key');
+    assert.match(error.message, /text\.num_key_value_heads gives 4/);
+  });
+
+  it('rejects a tokenizer the library cannot load', async () => {
+    const dir = await brokenPackage('tokenizer-unknown-model', async (d) => {
+      const file = path.join(d, 'tokenizer.json');
+      const tokenizer = JSON.parse(await readFile(file, 'utf8')) as Config;
+      tokenizer.model = { type: 'NoSuchModel' };
+      await writeFile(file, JSON.stringify(tokenizer));
+    });
+    const error = await loadError(dir);
+    assert.equal(error.file, 'tokenizer.json');
+    assert.match(error.message, /@huggingface\/tokenizers/);
+  });
+
+  it('rejects a truncated tokenizer file', async () => {
+    const dir = await brokenPackage('tokenizer-truncated', async (d) => {
+      const file = path.join(d, 'tokenizer.json');
+      const text = await readFile(file, 'utf8');
+      await writeFile(file, text.slice(0, text.length / 2));
+    });
+    const error = await loadError(dir);
+    assert.equal(error.file, 'tokenizer.json');
+    assert.match(error.message, /not valid JSON/);
+  });
+
+  it('rejects a tokenizer without a special token', async () => {
+    const dir = await brokenPackage('tokenizer-no-image-token', async (d) => {
+      const file = path.join(d, 'tokenizer.json');
+      const tokenizer = JSON.parse(await readFile(file, 'utf8')) as Config;
+      tokenizer.added_tokens = tokenizer.added_tokens.filter((token: Config) => token.content !== '<image>');
+      await writeFile(file, JSON.stringify(tokenizer));
+    });
+    const error = await loadError(dir);
+    assert.equal(error.file, 'tokenizer.json');
+    assert.match(error.message, /token "<image>" has id none/);
+  });
+
+  it('rejects invalid generation settings', async () => {
+    const dir = await brokenPackage('generation-settings', (d) =>
+      editConfig(d, (config) => {
+        config.generation.num_beams = 0;
+        config.generation.no_repeat_ngram_size = -1;
+      }),
+    );
+    const error = await loadError(dir);
+    assert.equal(error.file, 'config.json');
+    assert.match(error.message, /generation\.num_beams/);
+    assert.match(error.message, /generation\.no_repeat_ngram_size/);
+  });
+
   it('rejects a graph that is not ONNX', async () => {
     const dir = await brokenPackage('garbage-graph', (d) => writeFile(path.join(d, 'embed_tokens.onnx'), 'not a model'));
     const error = await loadError(dir);
@@ -181,6 +263,9 @@ describe('execution provider', () => {
     await assert.rejects(loadModel(TINY_PACKAGE_DIR, { executionProvider: 'cuda' }), (error: unknown) => {
       assert.ok(error instanceof ExecutionProviderError, `got ${String(error)}`);
       assert.equal(error.code, 'execution_provider_unavailable');
+      assert.equal(error.provider, 'cuda');
+      assert.match(error.message, /--onnxruntime-node-install=cuda12/);
+      assert.match(error.message, /cuDNN 9/);
       return true;
     });
   });

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { ArgusRuntime } from '../../src/model/argus-model.ts';
 import type { PixelValues } from '../../src/model/preprocess.ts';
-import { generationReference, maxAbsDifference, readFloat32, TINY_PACKAGE_DIR } from './fixtures.ts';
+import { generationReference, maxAbsDifference, readFloat32, TINY_PACKAGE_DIR, tokenContent } from './fixtures.ts';
 
 // onnxruntime and torch both compute in float32 but fuse and order sums differently. On the machine
 // that made the fixture the largest differences were 1.5e-6 (image_embeds) and 3.8e-6 (logits of
@@ -50,5 +50,58 @@ describe('tiny package against PyTorch', () => {
     const difference = maxAbsDifference(result.firstStepLogits, reference.first_step_logits);
     assert.ok(difference <= TOLERANCE, `max |difference| ${difference}`);
     assert.ok(reference.min_top2_gap > 100 * TOLERANCE, 'the reference has a near-tie; regenerate it');
+  });
+});
+
+describe('decoding settings against PyTorch', () => {
+  const reference = generationReference();
+  let runtime: ArgusRuntime;
+  let imageEmbeds: Float32Array;
+
+  before(async () => {
+    runtime = await ArgusRuntime.load(TINY_PACKAGE_DIR, { intraOpThreads: 1 });
+    const [, , depth, height, width] = reference.pixel_values.shape;
+    imageEmbeds = await runtime.runVision({ data: readFloat32(reference.pixel_values.file), shape: [1, 1, depth!, height!, width!] });
+  });
+  after(async () => {
+    await runtime.release();
+  });
+
+  for (const testCase of reference.decoding_cases) {
+    it(`${testCase.name} reproduces the token ids`, async () => {
+      const result = await runtime.decode(imageEmbeds, {
+        maxNewTokens: testCase.max_new_tokens,
+        numBeams: testCase.num_beams,
+        repetitionPenalty: testCase.repetition_penalty,
+        noRepeatNgramSize: testCase.no_repeat_ngram_size,
+        lengthPenalty: testCase.length_penalty,
+        ...(testCase.extra_end_tokens === undefined
+          ? {}
+          : { endTokens: [...runtime.config.end_token_ids, ...testCase.extra_end_tokens].map(tokenContent) }),
+        keepStepLogits: true,
+      });
+      assert.deepEqual(result.tokenIds, testCase.generated_ids);
+      assert.ok(testCase.min_margin > 10 * TOLERANCE, `the reference comes within ${testCase.min_margin} of a tie; regenerate it`);
+
+      if (testCase.score !== undefined) {
+        assert.ok(result.score !== undefined, 'beam search returns a score');
+        assert.ok(Math.abs(result.score - testCase.score) <= TOLERANCE, `score ${result.score}, reference ${testCase.score}`);
+      }
+      if (testCase.step_logits !== undefined) {
+        const [steps, vocab] = testCase.step_logits.shape;
+        const expected = readFloat32(testCase.step_logits.file);
+        assert.equal(result.stepLogits?.length, steps);
+        result.stepLogits!.forEach((logits, step) => {
+          const difference = maxAbsDifference(logits, expected.subarray(step * vocab, (step + 1) * vocab));
+          assert.ok(difference <= TOLERANCE, `step ${step}: max |difference| ${difference}`);
+        });
+      }
+    });
+  }
+
+  it('penalties change the greedy tokens', () => {
+    const byName = new Map(reference.decoding_cases.map((testCase) => [testCase.name, testCase.generated_ids]));
+    assert.notDeepEqual(byName.get('greedy'), byName.get('greedy-penalties'));
+    assert.notDeepEqual(byName.get('greedy'), byName.get('beam-3'));
   });
 });

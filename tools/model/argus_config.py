@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 Triple = tuple[int, int, int]
+PROJECTOR_TYPES = ("mlp2x_gelu", "linear")
 
 
 @dataclass
@@ -38,6 +39,10 @@ class TextConfig:
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-6
     max_position_embeddings: int = 4096
+    # Hugging Face's rope_scaling dict: None, {"rope_type": "linear", "factor": f} or the Llama 3.1 form
+    # {"rope_type": "llama3", "factor", "low_freq_factor", "high_freq_factor",
+    # "original_max_position_embeddings"}. Other types raise ValueError when the decoder is built.
+    rope_scaling: dict | None = None
 
 
 @dataclass
@@ -49,6 +54,9 @@ class ArgusConfig:
     pixel_shuffle_factor: Triple
     text: TextConfig
     projector_hidden_size: int = 0
+    # Connector between the shuffled visual tokens and the decoder: "mlp2x_gelu" (Linear, GELU, Linear,
+    # as in LLaVA-1.5) or "linear" (one Linear; projector_hidden_size is then unused).
+    projector_type: str = "mlp2x_gelu"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -60,6 +68,8 @@ class ArgusConfig:
                 raise ValueError(f"input_size[{axis}]={self.input_size[axis]} is not a multiple of patch_size")
             if patches % self.pixel_shuffle_factor[axis] != 0:
                 raise ValueError(f"patch grid {patches} on axis {axis} is not a multiple of the pixel shuffle factor")
+        if self.projector_type not in PROJECTOR_TYPES:
+            raise ValueError(f"projector_type {self.projector_type!r} is not one of {', '.join(PROJECTOR_TYPES)}")
         if self.text.num_attention_heads % self.text.num_key_value_heads != 0:
             raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
 
@@ -87,5 +97,6 @@ class ArgusConfig:
             pixel_shuffle_factor=tuple(data["pixel_shuffle_factor"]),
             text=TextConfig(**data["text"]),
             projector_hidden_size=data.get("projector_hidden_size", 0),
+            projector_type=data.get("projector_type", "mlp2x_gelu"),
             extra=data.get("extra", {}),
         )

@@ -12,8 +12,12 @@ import os
 import tempfile
 from pathlib import Path
 
+from dataclasses import dataclass
+
+import numpy as np
 import onnx
 import torch
+from onnx import numpy_helper
 from torch import nn
 
 from argus_model import ArgusModel
@@ -23,6 +27,24 @@ OPSET = 17
 # A protobuf file cannot exceed 2 GiB, so larger graphs keep weights in <name>.onnx_data. The margin
 # leaves room for the graph structure itself.
 EXTERNAL_DATA_THRESHOLD_BYTES = 1_800_000_000
+
+# Float32 initializers with fewer elements (norm weights, biases, scalars) stay float32 under --fp16:
+# they add little to the file, and LayerNorm and RMSNorm weights are where half precision hurts most.
+FP16_MIN_ELEMENTS = 1024
+
+
+@dataclass
+class ExportOptions:
+    """Weight storage settings of the exported graphs.
+
+    fp16 stores large weights as float16 behind a Cast to float32, so graph inputs, outputs and the
+    arithmetic stay float32 and the package contract does not change. external_data is "auto" (only
+    graphs over EXTERNAL_DATA_THRESHOLD_BYTES), "always" or "never".
+    """
+
+    fp16: bool = False
+    external_data: str = "auto"
+
 
 TENSOR_NAMES = {
     "pixel_values": "pixel_values",
@@ -66,7 +88,7 @@ class _DecoderStep(nn.Module):
         return (logits, *flat)
 
 
-def export_vision(model: ArgusModel, path: Path) -> None:
+def export_vision(model: ArgusModel, path: Path, options: ExportOptions) -> None:
     d, h, w = model.config.input_size
     example = torch.zeros(1, 1, d, h, w)
     _export(
@@ -76,16 +98,18 @@ def export_vision(model: ArgusModel, path: Path) -> None:
         inputs=[TENSOR_NAMES["pixel_values"]],
         outputs=[TENSOR_NAMES["image_embeds"]],
         dynamic_axes={TENSOR_NAMES["pixel_values"]: {0: "batch"}, TENSOR_NAMES["image_embeds"]: {0: "batch"}},
+        options=options,
     )
     # Shape inference loses the token count behind the pixel shuffle's reshapes. Writing it into the
     # output type lets a runtime check num_image_tokens against the graph.
     graph = onnx.load(str(path), load_external_data=False)
     output = next(o for o in graph.graph.output if o.name == TENSOR_NAMES["image_embeds"])
     output.type.tensor_type.shape.dim[1].dim_value = model.config.num_image_tokens
+    # Without loading the external data, saving rewrites only the graph and keeps <name>.onnx_data as is.
     onnx.save_model(graph, str(path))
 
 
-def export_embed_tokens(model: ArgusModel, path: Path) -> None:
+def export_embed_tokens(model: ArgusModel, path: Path, options: ExportOptions) -> None:
     example = torch.zeros(1, 3, dtype=torch.int64)
     axes = {0: "batch", 1: "sequence"}
     _export(
@@ -95,10 +119,11 @@ def export_embed_tokens(model: ArgusModel, path: Path) -> None:
         inputs=[TENSOR_NAMES["input_ids"]],
         outputs=[TENSOR_NAMES["inputs_embeds"]],
         dynamic_axes={TENSOR_NAMES["input_ids"]: axes, TENSOR_NAMES["inputs_embeds"]: axes},
+        options=options,
     )
 
 
-def export_decoder(model: ArgusModel, path: Path) -> None:
+def export_decoder(model: ArgusModel, path: Path, options: ExportOptions) -> None:
     text = model.config.text
     # Non-zero example lengths, because the tracer would bake a zero-length past into the graph.
     past_len, seq = 2, 3
@@ -124,10 +149,52 @@ def export_decoder(model: ArgusModel, path: Path) -> None:
             outputs.append(present_name)
             dynamic_axes[past_name] = {0: "batch", 2: "past_sequence"}
             dynamic_axes[present_name] = {0: "batch", 2: "total_sequence"}
-    _export(_DecoderStep(model), (embeds, mask, positions, *past), path, inputs, outputs, dynamic_axes)
+    _export(_DecoderStep(model), (embeds, mask, positions, *past), path, inputs, outputs, dynamic_axes, options)
 
 
-def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic_axes) -> None:
+def store_weights_as_fp16(graph: onnx.ModelProto) -> int:
+    """Replace each large float32 initializer by a float16 one and a Cast back to float32; returns the count.
+
+    onnxruntime folds the Casts when it loads the graph, so this halves the file but not the memory
+    the weights take at run time.
+    """
+    converted = 0
+    casts = []
+    for initializer in list(graph.graph.initializer):
+        if initializer.data_type != onnx.TensorProto.FLOAT or np.prod(initializer.dims) < FP16_MIN_ELEMENTS:
+            continue
+        half_name = f"{initializer.name}.fp16"
+        half = numpy_helper.from_array(numpy_helper.to_array(initializer).astype(np.float16), half_name)
+        graph.graph.initializer.remove(initializer)
+        graph.graph.initializer.append(half)
+        casts.append(onnx.helper.make_node("Cast", [half_name], [initializer.name], to=onnx.TensorProto.FLOAT, name=f"{half_name}.cast"))
+        converted += 1
+    # Nodes must be in topological order, so the Casts go first.
+    nodes = casts + list(graph.graph.node)
+    del graph.graph.node[:]
+    graph.graph.node.extend(nodes)
+    return converted
+
+
+def _initializer_bytes(graph: onnx.ModelProto) -> int:
+    """Size of the weights, computed from shapes because serializing a graph over 2 GiB fails."""
+    total = 0
+    for initializer in graph.graph.initializer:
+        # Debian's onnx 1.12 has no onnx.helper.tensor_dtype_to_np_dtype, so this uses the older table.
+        itemsize = np.dtype(onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[initializer.data_type]).itemsize
+        total += int(np.prod(initializer.dims, dtype=np.int64)) * itemsize
+    return total
+
+
+def _export(
+    module: nn.Module,
+    args: tuple,
+    path: Path,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic_axes,
+    options: ExportOptions,
+) -> None:
     module.eval()
     with tempfile.TemporaryDirectory() as scratch:
         # torch writes graphs over 2 GiB as one file per weight; export to scratch and consolidate.
@@ -143,9 +210,13 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
                 opset_version=OPSET,
                 do_constant_folding=True,
             )
-        exported_bytes = sum(entry.stat().st_size for entry in Path(scratch).iterdir())
-        external = exported_bytes > EXTERNAL_DATA_THRESHOLD_BYTES
         graph = onnx.load(scratch_path, load_external_data=True)
+        if options.fp16:
+            store_weights_as_fp16(graph)
+        if options.external_data == "auto":
+            external = _initializer_bytes(graph) > EXTERNAL_DATA_THRESHOLD_BYTES
+        else:
+            external = options.external_data == "always"
         data_name = path.name + "_data"
         if (path.parent / data_name).exists():
             (path.parent / data_name).unlink()
@@ -153,7 +224,10 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
     onnx.checker.check_model(str(path))
 
 
-def export_graphs(model: ArgusModel, directory: Path, files: dict[str, str]) -> None:
-    export_vision(model, directory / files["vision_encoder"])
-    export_embed_tokens(model, directory / files["embed_tokens"])
-    export_decoder(model, directory / files["decoder"])
+def export_graphs(model: ArgusModel, directory: Path, files: dict[str, str], options: ExportOptions | None = None) -> None:
+    options = options or ExportOptions()
+    if options.external_data not in ("auto", "always", "never"):
+        raise ValueError(f"external_data must be auto, always or never, not {options.external_data!r}")
+    export_vision(model, directory / files["vision_encoder"], options)
+    export_embed_tokens(model, directory / files["embed_tokens"], options)
+    export_decoder(model, directory / files["decoder"], options)

@@ -20,11 +20,13 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 from torch import nn
 
 from argus_model import ArgusConfig, ArgusModel, RMSNorm, TextConfig, VisionConfig
 from bpe_tokenizer import ByteLevelBpe
+from generation import GenerationSettings, generate
 from package import device_uid, write_package
 from phantom import Geometry, phantom_hu
 from preprocess import preprocess
@@ -33,6 +35,7 @@ SEED = 20250612
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = ROOT / "test" / "fixtures" / "tiny-argus"
 REFERENCE_DIR = ROOT / "test" / "fixtures" / "tiny-argus-reference"
+BROKEN_DIR = ROOT / "test" / "fixtures" / "tiny-argus-broken"
 CORPUS = Path(__file__).resolve().parent / "tiny_corpus.txt"
 
 # Enough merges to make whole words of the corpus single tokens while the vocabulary stays near 500.
@@ -41,6 +44,21 @@ MAX_NEW_TOKENS = 24
 # Greedy token ids only reproduce across runtimes when no step is a near-tie. The TypeScript test
 # allows 1e-4 of logit difference, so every step needs a top-1/top-2 gap far above that.
 MIN_TOP2_GAP = 1e-2
+# Beam search over 24 steps meets far more ranking cuts than greedy, and some land a few 1e-3 apart.
+# torch and onnxruntime scores differ by about 1e-5 after 24 steps, so 1e-3 still leaves a factor of 100.
+MIN_BEAM_MARGIN = 1e-3
+# Decoding settings with a reference run each: greedy and beam search, with and without the repetition
+# penalty and the n-gram ban. The tiny model never writes an end token, so every run uses the full budget.
+DECODING_CASES = [
+    {"name": "greedy", "num_beams": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "length_penalty": 1.0},
+    {"name": "greedy-penalties", "num_beams": 1, "repetition_penalty": 1.3, "no_repeat_ngram_size": 2, "length_penalty": 1.0},
+    {"name": "beam-3", "num_beams": 3, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "length_penalty": 1.0},
+    {"name": "beam-4-penalties", "num_beams": 4, "repetition_penalty": 1.5, "no_repeat_ngram_size": 3, "length_penalty": 0.8},
+    # Two frequent tokens of the runs above as extra end tokens, so that hypotheses finish early and
+    # end-token candidates are skipped below the first num_beams ranks.
+    {"name": "beam-3-frequent-ends", "num_beams": 3, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "length_penalty": 1.0,
+     "extra_end_tokens": [131, 306]},
+]
 
 SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|pad|>", "<image>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
 CHAT_TEMPLATE = (
@@ -198,11 +216,49 @@ def top2_gaps(model: ArgusModel, embeds: torch.Tensor, generated: list[int]) -> 
     return gaps
 
 
+def write_decoding_reference(model: ArgusModel, embeds: torch.Tensor, end_token_ids: list[int]) -> list[dict]:
+    """Runs every DECODING_CASES entry; writes the greedy cases' per-step logits as <name>.step_logits.f32."""
+    cases = []
+    for case in DECODING_CASES:
+        settings = GenerationSettings(
+            max_new_tokens=MAX_NEW_TOKENS,
+            end_token_ids=end_token_ids + case.get("extra_end_tokens", []),
+            num_beams=case["num_beams"],
+            repetition_penalty=case["repetition_penalty"],
+            no_repeat_ngram_size=case["no_repeat_ngram_size"],
+            length_penalty=case["length_penalty"],
+        )
+        result = generate(model, embeds, settings)
+        if min(result.margins) < (MIN_TOP2_GAP if case["num_beams"] == 1 else MIN_BEAM_MARGIN):
+            raise AssertionError(f"decoding case {case['name']} comes within {min(result.margins):.2e} of a tie; choose another SEED")
+        entry = {**case, "max_new_tokens": MAX_NEW_TOKENS, "generated_ids": result.token_ids, "min_margin": min(result.margins)}
+        if result.score is not None:
+            entry["score"] = result.score
+        if result.step_logits:
+            file = f"{case['name']}.step_logits.f32"
+            write_f32(REFERENCE_DIR / file, torch.stack(result.step_logits))
+            entry["step_logits"] = {"file": file, "shape": [len(result.step_logits), model.config.text.vocab_size]}
+        cases.append(entry)
+    return cases
+
+
+def write_broken_graphs(package_dir: Path) -> None:
+    """Writes graphs that onnxruntime opens but that break the package contract, for the load-time checks.
+
+    embed_tokens.int32-input-ids.onnx takes int32 input_ids where the contract requires int64. Gather accepts
+    both index types, so the graph itself stays valid.
+    """
+    graph = onnx.load(str(package_dir / "embed_tokens.onnx"))
+    graph.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.INT32
+    onnx.checker.check_model(graph)
+    onnx.save_model(graph, str(BROKEN_DIR / "embed_tokens.int32-input-ids.onnx"))
+
+
 def main() -> None:
     random.seed(SEED)
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
-    for directory in (PACKAGE_DIR, REFERENCE_DIR):
+    for directory in (PACKAGE_DIR, REFERENCE_DIR, BROKEN_DIR):
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
 
@@ -239,6 +295,7 @@ def main() -> None:
         "generation": {"max_new_tokens": MAX_NEW_TOKENS},
     }
     config = write_package(PACKAGE_DIR, model, spec, PACKAGE_DIR)
+    write_broken_graphs(PACKAGE_DIR)
 
     pixel_values = write_preprocessing_reference(config["preprocessing"], rng)
     prompt = render_prompt_reference("<|begin_of_text|>", SYSTEM_PROMPT, USER_PROMPT)
@@ -255,6 +312,9 @@ def main() -> None:
     if min(gaps) < MIN_TOP2_GAP:
         raise AssertionError(f"a greedy step has a top-2 logit gap of {min(gaps):.2e}; choose another SEED")
 
+    decoding = write_decoding_reference(model, embeds, config["end_token_ids"])
+    torch.save({"argus_config": model.config.to_dict(), "state_dict": model.state_dict()}, REFERENCE_DIR / "checkpoint.pt")
+
     write_f32(REFERENCE_DIR / "image_embeds.f32", image_embeds)
     reference = {
         "pixel_values": {"file": "coronal-lps.pixel_values.f32", "shape": list(pixel_values.shape)},
@@ -265,6 +325,7 @@ def main() -> None:
         "generated_ids": generated,
         "first_step_logits": [float(x) for x in first_logits],
         "min_top2_gap": min(gaps),
+        "decoding_cases": decoding,
     }
     (REFERENCE_DIR / "generation.json").write_text(json.dumps(reference, indent=1) + "\n")
     total = sum(path.stat().st_size for path in PACKAGE_DIR.iterdir())

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from argus_model import ArgusModel
-from export_onnx import TENSOR_NAMES, export_graphs
+from export_onnx import TENSOR_NAMES, ExportOptions, export_graphs
 
 FORMAT = "argus-model-package"
 FORMAT_VERSION = 1
@@ -25,6 +25,8 @@ FILES = {
     "tokenizer_config": "tokenizer_config.json",
 }
 SPECIAL_TOKEN_ROLES = ("image", "bos", "eos", "pad")
+# Decoding settings a spec may leave out; max_new_tokens has no default. generation.py defines them.
+GENERATION_DEFAULTS = {"num_beams": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "length_penalty": 1.0}
 
 
 def device_uid(value: uuid.UUID | None = None) -> str:
@@ -47,6 +49,8 @@ def build_config(model: ArgusModel, spec: dict, tokenizer_json: dict) -> dict:
             raise ValueError(f"token {content!r} is not in the tokenizer")
         return {"content": content, "id": ids[content]}
 
+    if "max_new_tokens" not in spec["generation"]:
+        raise ValueError("the spec's generation settings need max_new_tokens")
     special_tokens = {role: token(spec["special_tokens"][role]) for role in SPECIAL_TOKEN_ROLES}
     if spec["prompt"]["user"].count(special_tokens["image"]["content"]) != 1:
         raise ValueError("the user prompt must contain the image token exactly once")
@@ -75,6 +79,7 @@ def build_config(model: ArgusModel, spec: dict, tokenizer_json: dict) -> dict:
         },
         "pixel_shuffle": {"factor": list(config.pixel_shuffle_factor)},
         "projector": {
+            "type": config.projector_type,
             "input_size": config.projector_input_size,
             "hidden_size": config.projector_hidden_size,
             "output_size": config.text.hidden_size,
@@ -90,16 +95,17 @@ def build_config(model: ArgusModel, spec: dict, tokenizer_json: dict) -> dict:
             "rope_theta": config.text.rope_theta,
             "rms_norm_eps": config.text.rms_norm_eps,
             "max_position_embeddings": config.text.max_position_embeddings,
+            "rope_scaling": config.text.rope_scaling,
         },
         "num_image_tokens": config.num_image_tokens,
         "special_tokens": special_tokens,
         "end_token_ids": [token(content)["id"] for content in spec["end_tokens"]],
         "prompt": {"system": spec["prompt"]["system"], "user": spec["prompt"]["user"]},
-        "generation": {"max_new_tokens": spec["generation"]["max_new_tokens"]},
+        "generation": {**GENERATION_DEFAULTS, **spec["generation"]},
     }
 
 
-def write_package(directory: Path, model: ArgusModel, spec: dict, tokenizer_dir: Path) -> dict:
+def write_package(directory: Path, model: ArgusModel, spec: dict, tokenizer_dir: Path, options: ExportOptions | None = None) -> dict:
     """Exports the graphs into `directory`, copies the tokenizer files and writes config.json."""
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer_json = json.loads((tokenizer_dir / FILES["tokenizer"]).read_text(encoding="utf-8"))
@@ -110,6 +116,20 @@ def write_package(directory: Path, model: ArgusModel, spec: dict, tokenizer_dir:
         if source.resolve() != (directory / FILES[key]).resolve():
             shutil.copyfile(source, directory / FILES[key])
     model.eval()
-    export_graphs(model, directory, FILES)
+    export_graphs(model, directory, FILES, options)
     (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return config
+
+
+def spec_from_config(config: dict, tokenizer_json: dict) -> dict:
+    """Rebuild the package spec that build_config() turned into this config.json, for a re-export."""
+    preprocessing = {key: value for key, value in config["preprocessing"].items() if key != "input_size"}
+    ids_to_content = {token_id: content for content, token_id in token_ids_by_content(tokenizer_json).items()}
+    return {
+        "model": {key: config["model"][key] for key in ("name", "version", "device_uid", "description")},
+        "preprocessing": preprocessing,
+        "special_tokens": {role: token["content"] for role, token in config["special_tokens"].items()},
+        "end_tokens": [ids_to_content[token_id] for token_id in config["end_token_ids"]],
+        "prompt": config["prompt"],
+        "generation": config["generation"],
+    }

@@ -110,7 +110,10 @@ class VisionEncoder(nn.Module):
         super().__init__()
         self.vit = VisionTransformer3D(config)
         self.shuffle = PixelShuffle3D(config.patch_grid, config.pixel_shuffle_factor)
-        self.connector = Connector(config.projector_input_size, config.projector_hidden_size, config.text.hidden_size)
+        if config.projector_type == "linear":
+            self.connector = nn.Linear(config.projector_input_size, config.text.hidden_size)
+        else:
+            self.connector = Connector(config.projector_input_size, config.projector_hidden_size, config.text.hidden_size)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.connector(self.shuffle(self.vit(pixel_values)))

@@ -166,3 +166,54 @@ export async function queueInstalled(manager: EntityManager): Promise<boolean> {
   const rows = await queryRows<{ installed: boolean }>(manager, `SELECT to_regclass($1) IS NOT NULL AS installed`, [`${QUEUE_SCHEMA}.job`]);
   return rows[0]?.installed === true;
 }
+
+export interface RetriedJob {
+  id: string;
+  queue: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Gives a failed job one more attempt: the statement of pg-boss 10's retry() (state `retry`, one more
+ * allowed retry), looked up by id alone because the API names jobs by id. Returns undefined when no
+ * failed job has this id in the job table; failed jobs moved to the archive cannot be retried.
+ */
+export async function retryFailedJob(manager: EntityManager, jobId: string): Promise<RetriedJob | undefined> {
+  const rows = await queryRows<{ id: string; name: string; data: Record<string, unknown> | null }>(
+    manager,
+    `UPDATE ${QUEUE_SCHEMA}.job SET state = 'retry', retry_limit = retry_limit + 1
+      WHERE id = $1 AND state = 'failed' AND name NOT LIKE '\\_\\_pgboss%'
+      RETURNING id, name, data`,
+    [jobId],
+  );
+  const row = rows[0];
+  return row ? { id: row.id, queue: row.name, data: row.data ?? {} } : undefined;
+}
+
+/** Returns the state of a job in the job table or the archive, or undefined when neither has it. */
+export async function findJobState(manager: EntityManager, jobId: string): Promise<{ state: string; archived: boolean } | undefined> {
+  const rows = await queryRows<{ state: string; archived: boolean }>(
+    manager,
+    `SELECT state::text AS state, false AS archived FROM ${QUEUE_SCHEMA}.job WHERE id = $1
+     UNION ALL
+     SELECT state::text AS state, true AS archived FROM ${QUEUE_SCHEMA}.archive WHERE id = $1`,
+    [jobId],
+  );
+  return rows[0];
+}
+
+/**
+ * Moves a study that failed under this report job back to `complete`, so the retried job can claim it
+ * again (a report job only claims a complete study whose report_job_id is its own). Returns the
+ * StudyInstanceUID, or undefined when the study is not failed under this job.
+ */
+export async function reopenStudyForRetriedJob(manager: EntityManager, studyId: string, jobId: string, reason: string, now: Date): Promise<string | undefined> {
+  const rows = await queryRows<{ study_instance_uid: string }>(
+    manager,
+    `UPDATE study SET state = 'complete', state_reason = $3, updated_at = $4, processing_token = NULL
+      WHERE id = $1 AND report_job_id = $2 AND state = 'failed'
+      RETURNING study_instance_uid`,
+    [studyId, jobId, reason, now],
+  );
+  return rows[0]?.study_instance_uid;
+}
