@@ -11,6 +11,7 @@ import { sendControlRequest } from './api/local-control.ts';
 import { registerAuditCommands } from './cli/audit-command.ts';
 import { registerDoctorCommand } from './cli/doctor-command.ts';
 import { registerEchoCommand } from './cli/echo-command.ts';
+import { registerReportCommand } from './cli/report-command.ts';
 import { registerTokenCommands } from './cli/token-command.ts';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, type AppConfig } from './config/load.ts';
 import { controlSocketPath, embeddedDatabaseHeldElsewhere, openDatabase } from './db/open-database.ts';
@@ -204,6 +205,7 @@ registerAuditCommands(program, configFromOptions);
 registerEchoCommand(program, configFromOptions);
 registerDoctorCommand(program, configFromOptions);
 registerTokenCommands(program, { loadConfig: configFromOptions, currentUser, printTable });
+registerReportCommand(program, configFromOptions);
 
 class CliError extends Error {}
 

@@ -15,7 +15,7 @@ import { GenerationAbortedError, ModelPackageError, ModelReleasedError } from '.
 import { resolveGeneration, type DecodingSettings, type GenerationOverrides } from './generation-settings.ts';
 import { CONFIG_FILE, readPackageConfig, type PackageConfig } from './package-config.ts';
 import { preprocessVolume, type PixelValues } from './preprocess.ts';
-import { cleanGeneratedText, splitReportSections } from './report-text.ts';
+import { cleanGeneratedText, labelReportText, splitReportSections } from './report-text.ts';
 import { openSessions, type PackageSessions, type SessionOptions } from './sessions.ts';
 import { PackageTokenizer, type EncodedPrompt } from './tokenizer.ts';
 import { runVision } from './vision.ts';
@@ -26,6 +26,8 @@ export interface ModelIdentity {
   name: string;
   version: string;
   deviceUid: string;
+  /** config.json model.clinical_use; anything but true labels the output as not for clinical use. */
+  clinicalUse?: boolean;
 }
 
 export interface GeneratedReport {
@@ -83,7 +85,12 @@ export class ArgusRuntime implements ArgusModel {
   ) {
     this.sessions = sessions;
     this.embeddings = new EmbeddingCache(config.text.hidden_size);
-    this.identity = { name: config.model.name, version: config.model.version, deviceUid: config.model.device_uid };
+    this.identity = {
+      name: config.model.name,
+      version: config.model.version,
+      deviceUid: config.model.device_uid,
+      clinicalUse: config.model.clinical_use,
+    };
   }
 
   static async load(packageDir: string, options: LoadModelOptions = {}): Promise<ArgusRuntime> {
@@ -156,8 +163,9 @@ export class ArgusRuntime implements ArgusModel {
     const { tokenIds, graphMs } = await this.decodeWith(sessions, imageEmbeds, options);
     const decoded = performance.now();
 
-    const text = cleanGeneratedText(this.tokenizer.decode(tokenIds)).trim();
-    const { findings, impression } = splitReportSections(text);
+    const generatedText = cleanGeneratedText(this.tokenizer.decode(tokenIds)).trim();
+    const { findings, impression } = splitReportSections(generatedText);
+    const text = labelReportText(generatedText, this.identity);
     log.debug('report generated', { model: this.identity.name, count: tokenIds.length, durationMs: Math.round(decoded - started) });
     return {
       text,

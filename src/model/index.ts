@@ -23,6 +23,6 @@ export { packageConfigSchema, readPackageConfig } from './package-config.ts';
 export type { GenerationConfig, PackageConfig, PreprocessingConfig } from './package-config.ts';
 export { preprocessVolume } from './preprocess.ts';
 export type { PixelValues } from './preprocess.ts';
-export { cleanGeneratedText, splitReportSections } from './report-text.ts';
+export { cleanGeneratedText, isNotForClinicalUse, labelReportText, NOT_FOR_CLINICAL_USE_NOTICE, splitReportSections } from './report-text.ts';
 export type { ReportSections } from './report-text.ts';
 export type { ExecutionProvider } from './sessions.ts';

@@ -74,6 +74,11 @@ export const packageConfigSchema = z.object({
       .max(64)
       .regex(/^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$/),
     description: z.string().default(''),
+    /**
+     * True only for a model validated for clinical use. Otherwise (the default) every report, SR and
+     * ORU^R01 that the service sends says the output is not for clinical use.
+     */
+    clinical_use: z.boolean().default(false),
   }),
   files: z.object({
     vision_encoder: z.string().min(1),

@@ -28,7 +28,7 @@ describe('configuration', () => {
     const config = loadConfig(DEFAULT_CONFIG_PATH, {});
     assert.equal(config.dicom.listener.aeTitle, 'ARGUS');
     assert.equal(config.database.url, undefined);
-    assert.equal(config.modelPackagePath, path.resolve(path.dirname(DEFAULT_CONFIG_PATH), '../test/fixtures/tiny-argus'));
+    assert.equal(config.modelPackagePath, path.resolve(path.dirname(DEFAULT_CONFIG_PATH), '../models/argus-demo'));
   });
 
   it('resolves relative paths against the file folder', async () => {

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { ArgusRuntime } from '../../src/model/argus-model.ts';
 import { GenerationAbortedError, ModelReleasedError } from '../../src/model/errors.ts';
-import { cleanGeneratedText, splitReportSections } from '../../src/model/report-text.ts';
+import { cleanGeneratedText, NOT_FOR_CLINICAL_USE_NOTICE, splitReportSections } from '../../src/model/report-text.ts';
 import type { CtVolume, Vector3 } from '../../src/volume/ct-volume.ts';
 import { TINY_PACKAGE_DIR, tokenContent } from './fixtures.ts';
 
@@ -61,8 +61,10 @@ describe('generate on a CT volume', () => {
     assert.equal(stoppedEarly, ends.includes(report.tokenIds.at(-1)!), 'only an end token stops generation early');
     assert.deepEqual(counts, report.tokenIds.map((_, index) => index + 1));
     assert.ok(report.text.length > 0);
-    assert.equal(report.text, cleanGeneratedText(runtime.tokenizer.decode(report.tokenIds)).trim());
-    assert.deepEqual({ findings: report.findings, impression: report.impression }, splitReportSections(report.text));
+    // The tiny fixture does not declare clinical use, so the text starts with the notice line.
+    const generatedText = cleanGeneratedText(runtime.tokenizer.decode(report.tokenIds)).trim();
+    assert.equal(report.text, `${NOT_FOR_CLINICAL_USE_NOTICE}\n${generatedText}`);
+    assert.deepEqual({ findings: report.findings, impression: report.impression }, splitReportSections(generatedText));
     for (const value of Object.values(report.timings)) assert.ok(value >= 0);
   });
 

@@ -72,7 +72,8 @@ export interface OruR01Input {
     /** Starts each section with its label (FINDINGS:, IMPRESSION:). */
     sectionLabels?: boolean;
   };
-  model: { name: string; version: string; deviceUid: string };
+  /** Unless `clinicalUse` is true, the notice row and the Algorithm Name state that the model is not for clinical use. */
+  model: { name: string; version: string; deviceUid: string; clinicalUse?: boolean };
 }
 
 /** MSH-10 is an ST of at most 20 characters in HL7 v2.5.1, and receivers may truncate a longer one. */

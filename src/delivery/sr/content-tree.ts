@@ -6,6 +6,7 @@
  * and Impressions headings (CID 7001) each contain a TID 2002 Report Narrative with one TEXT item per
  * paragraph of the model's text.
  */
+import { isNotForClinicalUse } from '../../model/report-text.ts';
 import { Codes, type CodedConcept } from './sr-codes.ts';
 import type { NaturalizedDataset } from './dcmjs-part10.ts';
 
@@ -19,6 +20,8 @@ export interface DeviceObserver {
   version: string;
   manufacturer: string;
   deviceUid: string;
+  /** Unless true, the Device Observer Name ends in "(NOT FOR CLINICAL USE)". */
+  clinicalUse?: boolean;
 }
 
 export interface ContentTree {
@@ -62,6 +65,12 @@ export function buildContentTree(report: ReportText, observer: DeviceObserver): 
   return { rootAttributes, missingSections };
 }
 
+/** Returns the model name and version, followed by "(NOT FOR CLINICAL USE)" unless the model is for clinical use. */
+function deviceObserverName(observer: DeviceObserver): string {
+  const name = `${observer.name} ${observer.version}`;
+  return isNotForClinicalUse(observer) ? `${name} (NOT FOR CLINICAL USE)` : name;
+}
+
 /** TID 1002 rows for a device observer followed by TID 1004 Device Observer Identifying Attributes. */
 function deviceObserverContext(observer: DeviceObserver): NaturalizedDataset[] {
   return [
@@ -73,7 +82,7 @@ function deviceObserverContext(observer: DeviceObserver): NaturalizedDataset[] {
       UID: observer.deviceUid,
     },
     // TID 1004 has no row for a software version, so the device name carries it, as in "argus-demo 0.1.0".
-    textItem('HAS OBS CONTEXT', Codes.DeviceObserverName, `${observer.name} ${observer.version}`),
+    textItem('HAS OBS CONTEXT', Codes.DeviceObserverName, deviceObserverName(observer)),
     textItem('HAS OBS CONTEXT', Codes.DeviceObserverManufacturer, observer.manufacturer),
     textItem('HAS OBS CONTEXT', Codes.DeviceObserverModelName, observer.name),
   ];

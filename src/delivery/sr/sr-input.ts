@@ -55,8 +55,12 @@ export interface SrInput {
   /** The series and instances the model read; they become the Current Requested Procedure Evidence. */
   evidence: { seriesInstanceUid: string; instances: SrEvidenceInstance[] };
   report: { findings: string; impression: string };
-  /** The model that wrote the report; `deviceUid` identifies it as the Device Observer. */
-  model: { name: string; version: string; deviceUid: string; manufacturer: string };
+  /**
+   * The model that wrote the report; `deviceUid` identifies it as the Device Observer. Unless
+   * `clinicalUse` is true, the series description and the Contributing Equipment state that the report
+   * is not for clinical use.
+   */
+  model: { name: string; version: string; deviceUid: string; manufacturer: string; clinicalUse?: boolean };
   /** When the report was produced; becomes ContentDate/ContentTime in UTC. */
   createdAt: Date;
   /**
@@ -111,7 +115,8 @@ export function validateSrInput(input: SrInput): SrEvidenceInstance[] {
 
   // The model identity fills LO attributes (Manufacturer, ManufacturerModelName, SoftwareVersions) and
   // Type 1 TEXT items of the device observer, so each value must be present and fit in one LO value.
-  for (const [field, value] of Object.entries(input.model)) {
+  const { name, version, deviceUid, manufacturer } = input.model;
+  for (const [field, value] of Object.entries({ name, version, deviceUid, manufacturer })) {
     if (value.trim() === '') throw new SrInputError(`model.${field}`, 'is empty');
     if (value.length > MAX_LO_LENGTH) {
       throw new SrInputError(`model.${field}`, `is longer than ${MAX_LO_LENGTH} characters`);

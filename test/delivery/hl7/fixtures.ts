@@ -32,7 +32,8 @@ export function oruInput(overrides: Partial<OruR01Input> = {}): OruR01Input {
       findings: 'Lungs: 8 mm nodule in the left lower lobe.\n\nHeart: normal size.',
       impression: 'Left lower lobe nodule, follow-up CT advised.',
     },
-    model: { name: 'argus-demo', version: '0.1.0', deviceUid: '2.25.987654321' },
+    // Declared for clinical use, so that the messages carry no not-for-clinical-use labels.
+    model: { name: 'argus-demo', version: '0.1.0', deviceUid: '2.25.987654321', clinicalUse: true },
     ...overrides,
   };
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { buildBasicTextSr, SERIES_DESCRIPTION, type SrInput } from '../../../src/delivery/sr/basic-text-sr.ts';
+import { buildBasicTextSr, NOT_FOR_CLINICAL_USE_SERIES_DESCRIPTION, SERIES_DESCRIPTION, type SrInput } from '../../../src/delivery/sr/basic-text-sr.ts';
 import { SrInputError } from '../../../src/delivery/sr/sr-input.ts';
 import { isValidUid } from '../../../src/dicom/uid.ts';
 import { readWithPydicom, runTool, type JsonDataset } from './peers.ts';
@@ -38,7 +38,8 @@ function sampleInput(overrides: Partial<SrInput> = {}): SrInput {
       findings: 'A 12 mm nodule in the left lower lobe (é, ł, 中).\n\nNo pleural effusion.\nHeart size normal.',
       impression: 'Solitary pulmonary nodule, left lower lobe; wykonać kontrolę.',
     },
-    model: { name: 'Argus CT demo', version: '0.3.1', deviceUid: '2.25.1234567890123', manufacturer: 'argus-gateway' },
+    // Declared for clinical use, so that the SR carries no not-for-clinical-use labels.
+    model: { name: 'Argus CT demo', version: '0.3.1', deviceUid: '2.25.1234567890123', manufacturer: 'argus-gateway', clinicalUse: true },
     createdAt: new Date('2024-05-06T11:22:33.456Z'),
     ...overrides,
   };
@@ -222,6 +223,27 @@ describe('Basic Text SR', () => {
     assert.equal(stringValue(equipment[0]!, '00081090'), input.model.name);
     assert.equal(stringValue(equipment[0]!, '00181020'), input.model.version);
     assert.equal(stringValue(equipment[0]!, '00181002'), input.model.deviceUid);
+  });
+
+  it('labels a model not for clinical use', async () => {
+    const { clinicalUse: _clinicalUse, ...undeclared } = sampleInput().model;
+    for (const [name, model] of [
+      ['declared.dcm', { ...undeclared, clinicalUse: false }],
+      ['undeclared.dcm', undeclared],
+    ] as const) {
+      const { path } = await writeSr(name, sampleInput({ model }));
+      const dataset = await readWithPydicom(path);
+      const { stdout } = await runTool('dsrdump', ['+Pl', path]);
+      const { stdout: verifyOut, stderr: verifyErr } = await runTool('dciodvfy', [path]);
+
+      assert.equal(stringValue(dataset, '0008103E'), NOT_FOR_CLINICAL_USE_SERIES_DESCRIPTION);
+      assert.ok(NOT_FOR_CLINICAL_USE_SERIES_DESCRIPTION.length <= 64, 'SeriesDescription is an LO value');
+      const equipment = dataset['0018A001']?.Value as JsonDataset[];
+      assert.match(String(stringValue(equipment[0]!, '0018A003')), /NOT FOR CLINICAL USE/);
+      assert.equal(stringValue(equipment[0]!, '00081090'), model.name);
+      assert.match(stdout, /Device Observer Name.*Argus CT demo 0\.3\.1 \(NOT FOR CLINICAL USE\)/);
+      assert.deepEqual(`${verifyOut}\n${verifyErr}`.split('\n').filter((line) => line.startsWith('Error')), []);
+    }
   });
 
   it('marks a report without impression PARTIAL', async () => {
