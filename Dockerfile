@@ -8,6 +8,7 @@ COPY bin ./bin
 COPY src ./src
 COPY migrations ./migrations
 COPY config ./config
+COPY models/argus-demo ./models/argus-demo
 COPY test/fixtures/tiny-argus ./test/fixtures/tiny-argus
 COPY tsconfig.json ./
 # /srv/argus-store is the instance store that listeners and workers share (a named volume or a network file system).
