@@ -228,6 +228,8 @@ export class DeliveryJob {
       actorType: 'system',
       actor: 'sender',
       studyInstanceUid: delivery.studyInstanceUid,
+      accessionNumber: delivery.accessionNumber ?? undefined,
+      patientId: delivery.patientId ?? undefined,
       reportId: delivery.reportId,
       deliveryId: delivery.id,
       correlationId: delivery.controlId,

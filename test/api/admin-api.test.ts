@@ -37,6 +37,8 @@ interface AuditRow {
   outcome: string;
   source_address: string | null;
   study_instance_uid: string | null;
+  accession_number: string | null;
+  patient_id: string | null;
   report_id: string | null;
   delivery_id: string | null;
   details: Record<string, unknown> | null;
@@ -353,6 +355,8 @@ describe('admin API', () => {
     assert.equal(rows[0]!.actor, 'test-admin');
     assert.equal(rows[0]!.actor_type, 'token');
     assert.equal(rows[0]!.source_address, '127.0.0.1');
+    assert.equal(rows[0]!.accession_number, study.accessionNumber);
+    assert.equal(rows[0]!.patient_id, study.patientId);
 
     const again = await request(`/api/v1/deliveries/${study.deadDeliveryId}/replay`, { method: 'POST', role: 'admin' });
     assert.equal(again.status, 409);

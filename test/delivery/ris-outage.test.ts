@@ -84,5 +84,16 @@ describe('RIS down then up', () => {
       { action: 'delivery_failed', count: row.attempts - 1 },
       { action: 'delivery_succeeded', count: 1 },
     ]);
+    // Each delivery row names the study's accession number, so an auditor can search by it.
+    const withoutAccession = await database.run((manager) =>
+      queryRows<{ count: number }>(
+        manager,
+        `SELECT count(*)::int AS count FROM audit_event a JOIN delivery d ON d.id = a.delivery_id JOIN report r ON r.id = d.report_id
+           JOIN study s ON s.id = r.study_id
+          WHERE a.delivery_id = $1 AND a.accession_number IS DISTINCT FROM s.accession_number`,
+        [delivery.id],
+      ),
+    );
+    assert.equal(withoutAccession[0]!.count, 0);
   });
 });

@@ -22,12 +22,15 @@ export interface ClaimedDelivery {
   attempts: number;
   firstAttemptAt: Date;
   studyInstanceUid: string;
+  /** The study's accession number and PatientID, for the audit row; never logged. */
+  accessionNumber: string | null;
+  patientId: string | null;
   /** When the report's transaction created the row. */
   createdAt: Date;
 }
 
 const CLAIMED_COLUMNS = `d.id, d.report_id, d.kind, d.destination, d.control_id, d.payload, d.attempts, d.first_attempt_at,
-  s.study_instance_uid, d.created_at`;
+  s.study_instance_uid, s.accession_number, s.patient_id, d.created_at`;
 
 /**
  * Claims the delivery that is due first, counts the attempt and starts its deadline clock. A row left in
@@ -78,6 +81,8 @@ export async function claimDueDelivery(
     attempts: row.attempts as number,
     firstAttemptAt: new Date(row.first_attempt_at as string),
     studyInstanceUid: row.study_instance_uid as string,
+    accessionNumber: (row.accession_number as string | null) ?? null,
+    patientId: (row.patient_id as string | null) ?? null,
     createdAt: new Date(row.created_at as string),
   };
 }
@@ -121,6 +126,9 @@ export interface DeliveryRecord {
   reportId: string;
   studyId: string;
   studyInstanceUid: string;
+  /** The study's accession number and PatientID, for the audit row; never logged. */
+  accessionNumber: string | null;
+  patientId: string | null;
   reportCreatedAt: Date;
   kind: DeliveryKind;
   destination: string;
@@ -135,8 +143,8 @@ export interface DeliveryRecord {
 export async function lockDelivery(manager: EntityManager, id: string): Promise<DeliveryRecord | undefined> {
   const rows = await queryRows<Record<string, unknown>>(
     manager,
-    `SELECT d.id, d.report_id, r.study_id, s.study_instance_uid, r.created_at AS report_created_at, d.kind, d.destination,
-            d.control_id, d.payload, d.state, d.attempts, d.last_error
+    `SELECT d.id, d.report_id, r.study_id, s.study_instance_uid, s.accession_number, s.patient_id, r.created_at AS report_created_at,
+            d.kind, d.destination, d.control_id, d.payload, d.state, d.attempts, d.last_error
        FROM delivery d JOIN report r ON r.id = d.report_id JOIN study s ON s.id = r.study_id
       WHERE d.id = $1
       FOR UPDATE OF d`,
@@ -149,6 +157,8 @@ export async function lockDelivery(manager: EntityManager, id: string): Promise<
     reportId: row.report_id as string,
     studyId: row.study_id as string,
     studyInstanceUid: row.study_instance_uid as string,
+    accessionNumber: (row.accession_number as string | null) ?? null,
+    patientId: (row.patient_id as string | null) ?? null,
     reportCreatedAt: new Date(row.report_created_at as string),
     kind: row.kind as DeliveryKind,
     destination: row.destination as string,
