@@ -2,7 +2,7 @@
 import type { EntityManager } from 'typeorm';
 
 import { queryRows } from '../sql.ts';
-import { toDeliverySummary, type DeliverySummary } from './study-views.ts';
+import { toDeliverySummary, type DeliveryListItem } from './reports.ts';
 
 export interface ReportListEntry {
   id: string;
@@ -87,15 +87,11 @@ export async function findReport(manager: EntityManager, id: string): Promise<Re
   };
 }
 
-export interface DeliveryListEntry extends DeliverySummary {
-  studyInstanceUid: string;
-}
-
 /** Returns one page of deliveries, newest first, and the number the filter matches. */
 export async function searchDeliveries(
   manager: EntityManager,
   filter: { state?: string; destination?: string; studyInstanceUid?: string; limit: number; offset: number },
-): Promise<{ total: number; deliveries: DeliveryListEntry[] }> {
+): Promise<{ total: number; deliveries: DeliveryListItem[] }> {
   const conditions: string[] = [];
   const parameters: unknown[] = [];
   for (const [column, value] of [

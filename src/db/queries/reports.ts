@@ -1,4 +1,4 @@
-/** Read queries behind `reports list` and `deliveries list`. */
+/** Read queries behind `reports list` and `deliveries list`, and the delivery shape the admin API shares. */
 import type { EntityManager } from 'typeorm';
 
 import { queryRows } from '../sql.ts';
@@ -38,10 +38,10 @@ export async function listReports(manager: EntityManager, limit: number): Promis
   }));
 }
 
-export interface DeliveryListItem {
+/** A delivery row as the CLI and the admin API show it, without its message. */
+export interface DeliverySummary {
   id: string;
   reportId: string;
-  studyInstanceUid: string;
   kind: string;
   destination: string;
   controlId: string;
@@ -50,6 +50,25 @@ export interface DeliveryListItem {
   nextAttemptAt: string;
   lastError: string | null;
   deliveredAt: string | null;
+}
+
+export interface DeliveryListItem extends DeliverySummary {
+  studyInstanceUid: string;
+}
+
+export function toDeliverySummary(row: Record<string, unknown>): DeliverySummary {
+  return {
+    id: row.id as string,
+    reportId: row.report_id as string,
+    kind: row.kind as string,
+    destination: row.destination as string,
+    controlId: row.control_id as string,
+    state: row.state as string,
+    attempts: Number(row.attempts),
+    nextAttemptAt: new Date(row.next_attempt_at as string).toISOString(),
+    lastError: (row.last_error as string | null) ?? null,
+    deliveredAt: row.delivered_at ? new Date(row.delivered_at as string).toISOString() : null,
+  };
 }
 
 export async function listDeliveries(manager: EntityManager, limit: number): Promise<DeliveryListItem[]> {
@@ -62,17 +81,5 @@ export async function listDeliveries(manager: EntityManager, limit: number): Pro
       LIMIT $1`,
     [limit],
   );
-  return rows.map((row) => ({
-    id: row.id as string,
-    reportId: row.report_id as string,
-    studyInstanceUid: row.study_instance_uid as string,
-    kind: row.kind as string,
-    destination: row.destination as string,
-    controlId: row.control_id as string,
-    state: row.state as string,
-    attempts: row.attempts as number,
-    nextAttemptAt: new Date(row.next_attempt_at as string).toISOString(),
-    lastError: row.last_error as string | null,
-    deliveredAt: row.delivered_at ? new Date(row.delivered_at as string).toISOString() : null,
-  }));
+  return rows.map((row) => ({ ...toDeliverySummary(row), studyInstanceUid: row.study_instance_uid as string }));
 }

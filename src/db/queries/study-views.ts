@@ -5,6 +5,7 @@
 import type { EntityManager } from 'typeorm';
 
 import { queryRows } from '../sql.ts';
+import { toDeliverySummary, type DeliverySummary } from './reports.ts';
 
 /**
  * Stage of a study on its way, derived from its state and the deliveries of its latest report. Before
@@ -151,19 +152,6 @@ export interface ReportSummary {
   supersedesReportId: string | null;
 }
 
-export interface DeliverySummary {
-  id: string;
-  reportId: string;
-  kind: string;
-  destination: string;
-  controlId: string;
-  state: string;
-  attempts: number;
-  nextAttemptAt: string;
-  lastError: string | null;
-  deliveredAt: string | null;
-}
-
 export interface StudyDetail extends StudySummary {
   patientBirthDate: string | null;
   patientSex: string | null;
@@ -232,21 +220,6 @@ export async function findStudyDetail(manager: EntityManager, studyInstanceUid: 
       supersedesReportId: (row.supersedes_report_id as string | null) ?? null,
     })),
     deliveries: deliveries.map(toDeliverySummary),
-  };
-}
-
-export function toDeliverySummary(row: Record<string, unknown>): DeliverySummary {
-  return {
-    id: row.id as string,
-    reportId: row.report_id as string,
-    kind: row.kind as string,
-    destination: row.destination as string,
-    controlId: row.control_id as string,
-    state: row.state as string,
-    attempts: Number(row.attempts),
-    nextAttemptAt: new Date(row.next_attempt_at as string).toISOString(),
-    lastError: (row.last_error as string | null) ?? null,
-    deliveredAt: row.delivered_at ? new Date(row.delivered_at as string).toISOString() : null,
   };
 }
 
