@@ -9,6 +9,7 @@ import dimse from 'dcmjs-dimse';
 import '../dicom/implementation.ts';
 
 import type { AssociateRejection } from '../delivery/sr/c-store-errors.ts';
+import { clientSendOptions } from '../delivery/sr/c-store-scu.ts';
 
 export interface EchoTarget {
   aeTitle: string;
@@ -35,9 +36,6 @@ export class EchoError extends Error {
     this.name = 'EchoError';
   }
 }
-
-/** dcmjs-dimse 0.3.3 checks its own timeouts once a second; they are set this much later than ours, so ours fires first. */
-const LIBRARY_TIMEOUT_GRACE_MS = 1000;
 
 /** Verification SOP Class UID (PS3.4 A.4). */
 const VERIFICATION_SOP_CLASS_UID = '1.2.840.10008.1.1';
@@ -95,15 +93,9 @@ export function sendCEcho(target: EchoTarget, callingAeTitle: string, timeoutMs:
       settle(new EchoError('connection_failed', `${peer} closed the connection while ${stage}`));
     });
 
-    const libraryTimeoutMs = timeoutMs + LIBRARY_TIMEOUT_GRACE_MS;
     client.addRequest(request);
     try {
-      client.send(target.host, target.port, callingAeTitle, target.aeTitle, {
-        connectTimeout: libraryTimeoutMs,
-        associationTimeout: libraryTimeoutMs,
-        pduTimeout: libraryTimeoutMs,
-        ...(target.tls === undefined ? {} : { securityOptions: { ...target.tls } }),
-      });
+      client.send(target.host, target.port, callingAeTitle, target.aeTitle, clientSendOptions(target, timeoutMs));
     } catch (error) {
       settle(new EchoError('connection_failed', `failed to connect to ${peer}: ${(error as Error).message}`, { cause: error }));
     }

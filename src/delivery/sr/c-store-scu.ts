@@ -46,6 +46,20 @@ export interface CStoreTarget {
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean };
 }
 
+/**
+ * Builds the options of dcmjs-dimse's Client.send() for one association: the library's timeouts a grace
+ * period after the caller's limit, and TLS when the target has it.
+ */
+export function clientSendOptions(target: CStoreTarget, timeoutMs: number): Record<string, unknown> {
+  const libraryTimeoutMs = timeoutMs + LIBRARY_TIMEOUT_GRACE_MS;
+  return {
+    connectTimeout: libraryTimeoutMs,
+    associationTimeout: libraryTimeoutMs,
+    pduTimeout: libraryTimeoutMs,
+    ...(target.tls === undefined ? {} : { securityOptions: { ...target.tls } }),
+  };
+}
+
 export interface CStoreResult {
   status: number;
   statusClass: Extract<StatusClass, 'success' | 'warning'>;
@@ -174,15 +188,9 @@ function runAssociation(
       fail(new ConnectionFailedError(`${peer} closed the connection while ${stage}`, stage));
     });
 
-    const libraryTimeoutMs = timeoutMs + LIBRARY_TIMEOUT_GRACE_MS;
     client.addRequest(request);
     try {
-      client.send(target.host, target.port, callingAeTitle, target.aeTitle, {
-        connectTimeout: libraryTimeoutMs,
-        associationTimeout: libraryTimeoutMs,
-        pduTimeout: libraryTimeoutMs,
-        ...(target.tls === undefined ? {} : { securityOptions: { ...target.tls } }),
-      });
+      client.send(target.host, target.port, callingAeTitle, target.aeTitle, clientSendOptions(target, timeoutMs));
     } catch (error) {
       // net.connect() throws synchronously on an invalid port or host option.
       clearTimeout(deadline);
