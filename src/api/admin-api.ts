@@ -1,7 +1,7 @@
 /**
  * The admin API under /api/v1 and the web console under /console/, as Fastify plugins for the HTTP
- * server of a process with the `api` role. Every /api/v1 route needs a bearer token (authentication.ts);
- * the console's static files do not, because they contain no data and the page requests a token itself.
+ * server of a process with the `api` role. Every /api/v1 route needs a bearer token (authentication.ts).
+ * The console's static files need none, because they contain no data and the page requests a token itself.
  */
 import type { FastifyPluginAsync } from 'fastify';
 
@@ -25,7 +25,7 @@ export function adminApiRoutes(context: ApiContext): FastifyPluginAsync {
       async (api) => {
         installApiErrorHandlers(api);
         api.addHook('onRequest', tokenAuthentication(context.database));
-        // Answers carry patient data, so shared caches and the browser's disk cache must not keep them.
+        // Responses contain patient data, so shared caches and the browser's disk cache must not store them.
         api.addHook('onSend', async (_request, reply, payload) => {
           if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
           return payload;

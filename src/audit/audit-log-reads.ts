@@ -2,7 +2,7 @@
  * Reads of the audit log by an operating-system user: the search and the chain check behind
  * `argus-gateway audit` and `audit verify`. Both record themselves as audit_log_viewed. The command
  * line runs them on its own database connection, or through the running service's control socket
- * when the service holds the embedded database.
+ * when the service has the embedded database open.
  */
 import type { Database } from '../db/database.ts';
 import { queryAuditEvents, type AuditEventFilter, type AuditEventRow } from '../db/queries/audit.ts';

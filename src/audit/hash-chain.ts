@@ -8,9 +8,9 @@
  *   ["argus-audit-v1", seq, id, occurred_at, actor_type, actor, action, outcome, source_address,
  *    study_instance_uid, series_instance_uid, accession_number, patient_id, report_id, delivery_id,
  *    correlation_id, details, prev_hash]
- * `seq` is a decimal string, `occurred_at` is ISO 8601 in UTC with milliseconds, absent values are null
- * and `details` is its JSON object with the keys of every object sorted, because jsonb does not keep the
- * key order it was given.
+ * `seq` is a decimal string, `occurred_at` is ISO 8601 in UTC with milliseconds and absent values are
+ * null. `details` is its JSON object with the keys of every object sorted, because jsonb does not keep
+ * the key order it was given.
  */
 import { createHash } from 'node:crypto';
 

@@ -112,7 +112,7 @@ function searchFilter(options: AuditSearchOptions): AuditEventFilter {
 }
 
 /**
- * Runs one audit read on the configured database. While `serve` holds the embedded database (PGlite),
+ * Runs one audit read on the configured database. While `serve` has the embedded database (PGlite) open,
  * the read goes through the service's control socket, because only one process can open PGlite.
  */
 async function runAuditRead<T>(config: AppConfig, request: ControlRequest, work: (database: Database) => Promise<T>): Promise<T> {

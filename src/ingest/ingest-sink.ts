@@ -143,8 +143,8 @@ export class IngestSink implements InstanceSink {
 
   /**
    * Handles a copy of a SOPInstanceUID that is already stored. A stored file that is missing or has
-   * another size than its row is replaced by the new copy whatever the policy, because such a row was
-   * committed before a crash cut its file short, and that copy was never acknowledged. Otherwise the
+   * another size than its row is replaced by the new copy whatever the policy. Such a row was committed
+   * before a crash cut its file short, so that copy was never acknowledged. Otherwise the
    * SHA-256 of both files decides. The same content is a duplicate and the new file is removed. Other
    * content goes to the duplicate policy. The stored copy's hash is kept in its row for the next comparison.
    * Returns undefined when the stored copy changed meanwhile and the caller should look again.

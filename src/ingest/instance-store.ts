@@ -60,7 +60,7 @@ export class InstanceStore {
 
   /**
    * Returns a spool file that was opened when the previous one was handed out, and starts opening the
-   * next. The file is created in the thread pool, and in the ingest benchmark the open usually completed
+   * next. The file is created in the thread pool. In the ingest benchmark the open usually completed
    * only after a whole 512 x 512 slice had arrived, so the C-STORE waited for it (1.3 ms at the 90th
    * percentile under load). One file ahead, it is open when the dataset starts. The thread-pool call
    * still happens while this listener receives, not while the sender prepares its next request: opening

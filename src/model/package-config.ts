@@ -76,7 +76,7 @@ export const packageConfigSchema = z.object({
     description: z.string().default(''),
     /**
      * True only for a model validated for clinical use. Otherwise (the default) every report, SR and
-     * ORU^R01 that the service sends says the output is not for clinical use.
+     * ORU^R01 that the service sends is labelled as not for clinical use.
      */
     clinical_use: z.boolean().default(false),
   }),

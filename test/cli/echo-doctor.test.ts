@@ -29,7 +29,7 @@ async function startRefusingStorescp(): Promise<{ port: number; stop(): Promise<
   };
 }
 
-/** A TCP server that accepts connections and never sends a byte, like a peer that hangs. */
+/** Starts a TCP server that accepts connections and never sends a byte, like a peer that hangs. */
 async function startSilentServer(): Promise<{ port: number; stop(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {

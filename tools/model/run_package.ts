@@ -1,6 +1,6 @@
 /**
  * Runs a model package through the service's runtime (src/model) on a raw pixel_values file. The JSON
- * written to --out holds the prompt's input_ids, the settings used, the generated token ids, the beam
+ * written to --out contains the prompt's input_ids, the settings used, the generated token ids, the beam
  * score and, for greedy decoding, the logits of every step. verify.py compares it with PyTorch.
  *
  * Usage: node --import tsx tools/model/run_package.ts --package DIR --pixel-values FILE.f32 --out FILE.json
