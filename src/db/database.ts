@@ -28,6 +28,7 @@ import { Instance } from './entities/instance.ts';
 import { Report } from './entities/report.ts';
 import { Series } from './entities/series.ts';
 import { Study } from './entities/study.ts';
+import { syncDirectoryTree, syncWal } from './pglite-durability.ts';
 
 export const ENTITIES = [Study, Series, Instance, Report, Delivery, AuditEvent];
 export const MIGRATIONS = [
@@ -87,8 +88,20 @@ export class Database {
     return applied.map((migration) => migration.name);
   }
 
+  /**
+   * Makes every commit so far survive a power loss; await it before an acknowledgment that promises
+   * durability (C-STORE Success, HL7 AA). A PostgreSQL server flushed the WAL at commit already. PGlite
+   * does not flush, so its WAL files are synced here (see pglite-durability.ts).
+   */
+  async flushCommits(): Promise<void> {
+    if (this.target.kind === 'pglite') await syncWal(this.target.directory);
+  }
+
   async close(): Promise<void> {
-    if (this.dataSource.isInitialized) await this.exclusive(() => this.dataSource.destroy());
+    if (!this.dataSource.isInitialized) return;
+    await this.exclusive(() => this.dataSource.destroy());
+    // PGlite's shutdown checkpoint wrote data pages that no fsync has reached yet.
+    if (this.target.kind === 'pglite') await syncDirectoryTree(this.target.directory);
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {

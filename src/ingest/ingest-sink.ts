@@ -89,7 +89,8 @@ export class IngestSink implements InstanceSink {
       throw new StoreFailure('storage_failed', 'writing the instance file failed', { cause: error });
     }
 
-    // The file's sync, its folder's sync and the database commit run at once; Success waits for all three.
+    // The file's sync, its folder's sync and the database commit run at once; Success waits for all three
+    // and, on the embedded database, for flushCommits() after them.
     // A crash before all three are done can leave a committed row whose file is missing or shorter than
     // recorded, for an instance that was not acknowledged. The sender sends it again, and
     // resolveDuplicate() replaces the broken copy with the new one.
@@ -107,26 +108,41 @@ export class IngestSink implements InstanceSink {
     }
 
     try {
-      let result = recorded.value;
-      for (let attempt = 1; ; attempt += 1) {
-        if (result.kind === 'inserted') return { outcome: 'stored' };
-        if (result.kind === 'series_in_other_study') {
-          await this.removeFile(relativePath);
-          throw new StoreFailure('dataset_mismatch', 'the SeriesInstanceUID is already stored under another study');
-        }
-        const existing = result.existing ?? (await this.database.run((manager) => findInstanceBySopInstanceUid(manager, instance.sopInstanceUid)));
-        if (existing) {
-          const outcome = await this.resolveDuplicate(instance, record, existing, studyInstanceUid);
-          if (outcome) return outcome;
-        }
-        // The stored copy changed between our reads (a replace by another association): look again.
-        if (attempt >= RECORD_ATTEMPTS) throw new Error('the stored copy of the SOPInstanceUID kept changing');
-        result = await this.recordOnce(record);
-      }
+      const outcome = await this.settleRecord(instance, record, recorded.value, studyInstanceUid);
+      await this.database.flushCommits().catch((error: unknown) => {
+        throw new StoreFailure('storage_failed', 'flushing the database commit to disk failed', { cause: error });
+      });
+      return outcome;
     } catch (error) {
       if (error instanceof StoreFailure) throw error;
       // The new file stays: a replacement that failed after its commit may already refer to it.
       throw new StoreFailure('storage_failed', 'recording the instance in the database failed', { cause: error });
+    }
+  }
+
+  /** Turns the record statement's result into the store outcome, resolving a duplicate SOPInstanceUID. */
+  private async settleRecord(
+    instance: ReceivedInstance,
+    record: RecordInstanceInput,
+    first: RecordInstanceResult,
+    studyInstanceUid: string,
+  ): Promise<StoreResult> {
+    const relativePath = record.instance.filePath;
+    let result = first;
+    for (let attempt = 1; ; attempt += 1) {
+      if (result.kind === 'inserted') return { outcome: 'stored' };
+      if (result.kind === 'series_in_other_study') {
+        await this.removeFile(relativePath);
+        throw new StoreFailure('dataset_mismatch', 'the SeriesInstanceUID is already stored under another study');
+      }
+      const existing = result.existing ?? (await this.database.run((manager) => findInstanceBySopInstanceUid(manager, instance.sopInstanceUid)));
+      if (existing) {
+        const outcome = await this.resolveDuplicate(instance, record, existing, studyInstanceUid);
+        if (outcome) return outcome;
+      }
+      // The stored copy changed between our reads (a replace by another association): look again.
+      if (attempt >= RECORD_ATTEMPTS) throw new Error('the stored copy of the SOPInstanceUID kept changing');
+      result = await this.recordOnce(record);
     }
   }
 

@@ -1,6 +1,7 @@
 /**
  * Stores received orders in PostgreSQL: the orders, the message that carried them and an audit row per
- * order commit in one transaction, so an AA is sent only for orders that are durable.
+ * order commit in one transaction. The commit is flushed to disk before storeOrders() returns, so an AA
+ * is sent only for orders that are durable.
  */
 import { recordAudit } from '../audit/record-audit.ts';
 import type { Database } from '../db/database.ts';
@@ -12,7 +13,7 @@ export class OrderStore implements OrderRepository {
 
   async storeOrders(message: StoredOrderMessage): Promise<{ duplicate: boolean; orderIds: string[] }> {
     const { header, orders, receivedAt } = message;
-    return this.database.transaction(async (manager) => {
+    const stored = await this.database.transaction(async (manager) => {
       if (await inboundMessageSeen(manager, header)) return { duplicate: true, orderIds: [] };
 
       const orderIds: string[] = [];
@@ -37,6 +38,8 @@ export class OrderStore implements OrderRepository {
       }
       return { duplicate: false, orderIds };
     });
+    await this.database.flushCommits();
+    return stored;
   }
 
   async recordRejection(rejection: RejectedOrderMessage): Promise<void> {

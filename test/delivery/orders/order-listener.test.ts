@@ -107,6 +107,28 @@ describe('HL7 order listener', () => {
     assert.equal(audit, 1);
   });
 
+  it('returns AE when the commit flush fails', async () => {
+    const port = await startListener();
+    const message = ormO01({ messageControlId: 'FLUSH-1', accessionNumber: 'ACC-FLUSH', placer: 'PL-FLUSH' });
+    const flushCommits = database.flushCommits.bind(database);
+    database.flushCommits = async () => {
+      throw Object.assign(new Error('simulated EIO from fdatasync'), { code: 'EIO' });
+    };
+    let ack;
+    try {
+      [ack] = await sendWithPythonHl7(port, [message]);
+    } finally {
+      database.flushCommits = flushCommits;
+    }
+
+    // AA promises a durable order, so an unflushed commit gets AE 207 and the sender resends.
+    assert.equal(ack?.ackCode, 'AE');
+    assert.equal(ack?.errorCode, '207');
+    const [resent] = await sendWithPythonHl7(port, [message]);
+    assert.equal(resent?.ackCode, 'AA');
+    assert.equal(await countRows(`SELECT count(*)::int AS count FROM imaging_order WHERE accession_number = 'ACC-FLUSH'`), 1);
+  });
+
   it('returns AR for an unsupported message type', async () => {
     const port = await startListener();
     const [ack] = await sendWithPythonHl7(port, [ormO01({ messageControlId: 'ADT-1', messageType: 'ADT^A08^ADT_A01' })]);
