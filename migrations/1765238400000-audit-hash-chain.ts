@@ -8,9 +8,9 @@ import { computeRowHash, GENESIS_HASH } from '../src/audit/hash-chain.ts';
  * - `seq`, `prev_hash` and `row_hash` form the hash chain described in src/audit/hash-chain.ts. Rows
  *   written by earlier versions are chained here in (occurred_at, id) order.
  * - `accession_number` and `patient_id` let an auditor find every event of an order or a patient.
- * - A trigger rejects every UPDATE, DELETE and TRUNCATE, whatever the role. Only a superuser can get
- *   past it (ALTER TABLE ... DISABLE TRIGGER, session_replication_role = replica), and the chain shows
- *   what such a change did.
+ * - A trigger rejects every UPDATE, DELETE and TRUNCATE, whatever the role. Only the table owner or a
+ *   superuser can get past it (ALTER TABLE ... DISABLE TRIGGER, session_replication_role = replica),
+ *   and the chain shows what such a change did.
  * - `audit_export_cursor` records how far the syslog exporter got, per export target.
  */
 export class AuditHashChain1765238400000 implements MigrationInterface {

@@ -88,7 +88,7 @@ const listenerTls = z
     certFile: z.string().min(1),
     /** PEM private key of the listener. Relative to the config file. */
     keyFile: z.string().min(1),
-    /** PEM CA certificates that client certificates must chain to. Absent: the system's CAs. */
+    /** PEM CA certificates that client certificates must chain to. Absent: Node.js's bundled CA certificates. */
     caFile: z.string().min(1).optional(),
     /** Reject peers that present no valid client certificate. */
     requireClientCertificate: z.boolean().default(false),

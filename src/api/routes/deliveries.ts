@@ -30,7 +30,7 @@ export function deliveryRoutes(context: ApiContext): FastifyPluginAsync {
       return { total: page.total, limit: query.limit, offset: query.offset, deliveries: page.deliveries };
     });
 
-    // delivery-admin writes the audit row with actorType 'user'; the actor names the token.
+    // delivery-admin writes the audit row with actorType 'token', the token's name and the request's address.
     app.post('/deliveries/:deliveryId/replay', { config: { permission: 'act' } }, async (request) => {
       const { deliveryId } = parseParameters(deliveryParams, request.params);
       const { force } = parseParameters(replayBody, request.body);
