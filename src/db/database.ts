@@ -122,9 +122,16 @@ function postgresDataSource(url: string): DataSource {
   });
 }
 
+/** Data sources on PGlite, for queries that take another path there (see pglite-prepared.ts). */
+const pgliteDataSources = new WeakSet<DataSource>();
+
+export function isPgliteDataSource(dataSource: DataSource): boolean {
+  return pgliteDataSources.has(dataSource);
+}
+
 function pgliteDataSource(directory: string): DataSource {
   mkdirSync(directory, { recursive: true });
-  return new DataSource({
+  const dataSource = new DataSource({
     type: 'postgres',
     driver: new PGliteDriver({ dataDir: directory, extensions: { uuid_ossp } }).driver,
     entities: ENTITIES,
@@ -132,4 +139,6 @@ function pgliteDataSource(directory: string): DataSource {
     synchronize: false,
     logging: false,
   });
+  pgliteDataSources.add(dataSource);
+  return dataSource;
 }

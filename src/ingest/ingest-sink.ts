@@ -89,15 +89,17 @@ export class IngestSink implements InstanceSink {
       throw new StoreFailure('storage_failed', 'writing the instance file failed', { cause: error });
     }
 
-    // The file's sync, its folder's sync and the database commit run at once; Success waits for all three
-    // and, on the embedded database, for flushCommits() after them.
-    // A crash before all three are done can leave a committed row whose file is missing or shorter than
-    // recorded, for an instance that was not acknowledged. The sender sends it again, and
+    // The file's sync, its folder's sync and the database commit run at once; Success waits for all three.
+    // On the embedded database the commit is followed by flushCommits(), which still overlaps the file's
+    // sync. A crash before all of them are done can leave a committed row whose file is missing or
+    // shorter than recorded, for an instance that was not acknowledged. The sender sends it again, and
     // resolveDuplicate() replaces the broken copy with the new one.
     const record = this.recordInput(instance, { studyInstanceUid, seriesInstanceUid, relativePath });
-    const [durable, recorded] = await Promise.allSettled([
+    const recording = this.recordOnce(record);
+    const [durable, recorded, flushed] = await Promise.allSettled([
       Promise.all([spool.syncAndClose(), this.store.syncFolder(relativePath)]),
-      this.recordOnce(record),
+      recording,
+      recording.then(() => this.database.flushCommits()),
     ]);
     if (durable.status === 'rejected') throw new StoreFailure('storage_failed', 'syncing the instance file failed', { cause: durable.reason });
     if (recorded.status === 'rejected') {
@@ -106,11 +108,15 @@ export class IngestSink implements InstanceSink {
       await this.removeFile(relativePath);
       throw new StoreFailure('storage_failed', 'recording the instance in the database failed', { cause: recorded.reason });
     }
+    // The row is committed and refers to the new file, so the file stays for the resend to match.
+    if (flushed.status === 'rejected') throw flushFailure(flushed.reason);
+    if (recorded.value.kind === 'inserted') return { outcome: 'stored' };
 
     try {
       const outcome = await this.settleRecord(instance, record, recorded.value, studyInstanceUid);
+      // Resolving a duplicate may have committed a replacement or an audit row.
       await this.database.flushCommits().catch((error: unknown) => {
-        throw new StoreFailure('storage_failed', 'flushing the database commit to disk failed', { cause: error });
+        throw flushFailure(error);
       });
       return outcome;
     } catch (error) {
@@ -354,6 +360,10 @@ export class IngestSink implements InstanceSink {
 }
 
 /** PostgreSQL's foreign_key_violation (SQLSTATE 23503), on either driver. */
+function flushFailure(cause: unknown): StoreFailure {
+  return new StoreFailure('storage_failed', 'flushing the database commit to disk failed', { cause });
+}
+
 function isForeignKeyViolation(error: unknown): boolean {
   const driverError = (error as { driverError?: { code?: string } } | undefined)?.driverError;
   return driverError?.code === '23503' || (error as { code?: string } | undefined)?.code === '23503';
