@@ -67,9 +67,15 @@ export class Database {
   }
 
   static async open(target: DatabaseTarget): Promise<Database> {
-    const dataSource = target.kind === 'postgres' ? postgresDataSource(target.url) : pgliteDataSource(target.directory);
-    await dataSource.initialize();
-    return new Database(dataSource, target);
+    if (target.kind === 'pglite') claimPgliteDirectory(target.directory);
+    try {
+      const dataSource = target.kind === 'postgres' ? postgresDataSource(target.url) : pgliteDataSource(target.directory);
+      await dataSource.initialize();
+      return new Database(dataSource, target);
+    } catch (error) {
+      if (target.kind === 'pglite') openPgliteDirectory = undefined;
+      throw error;
+    }
   }
 
   /** Runs `work` in one transaction; commits when it resolves and rolls back when it throws. */
@@ -100,8 +106,10 @@ export class Database {
   async close(): Promise<void> {
     if (!this.dataSource.isInitialized) return;
     await this.exclusive(() => this.dataSource.destroy());
+    if (this.target.kind !== 'pglite') return;
+    openPgliteDirectory = undefined;
     // PGlite's shutdown checkpoint wrote data pages that no fsync has reached yet.
-    if (this.target.kind === 'pglite') await syncDirectoryTree(this.target.directory);
+    await syncDirectoryTree(this.target.directory);
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -120,6 +128,20 @@ function postgresDataSource(url: string): DataSource {
     // Connections per process: the listener, scheduler, worker and sender each hold at most one at a time.
     poolSize: 10,
   });
+}
+
+/**
+ * Folder of the PGlite database open in this process. typeorm-pglite keeps one PGlite instance per
+ * process and hands it to every data source, whatever folder that data source names, so a second
+ * folder would silently get the first one's database.
+ */
+let openPgliteDirectory: string | undefined;
+
+function claimPgliteDirectory(directory: string): void {
+  if (openPgliteDirectory !== undefined) {
+    throw new Error(`an embedded database (${openPgliteDirectory}) is already open in this process; close it before opening ${directory}`);
+  }
+  openPgliteDirectory = directory;
 }
 
 /** Data sources on PGlite, for queries that take another path there (see pglite-prepared.ts). */
