@@ -88,7 +88,7 @@ export function encodeResponse(fields: ResponseFields): Buffer {
     element(Tag.CommandDataSetType, uint16Bytes(NO_DATASET)),
     element(Tag.Status, uint16Bytes(fields.status)),
   ];
-  if (fields.errorComment) elements.push(element(Tag.ErrorComment, textBytes(fields.errorComment.slice(0, 64))));
+  if (fields.errorComment) elements.push(element(Tag.ErrorComment, textBytes(fitLongString(fields.errorComment))));
   if (fields.affectedSopInstanceUid !== undefined) elements.push(element(Tag.AffectedSopInstanceUid, uidBytes(fields.affectedSopInstanceUid)));
   const body = Buffer.concat(elements);
   const groupLength = Buffer.alloc(4);
@@ -126,6 +126,17 @@ function uidBytes(uid: string): Buffer {
 }
 
 /** Text values are padded to even length with a space (PS3.5 6.2). */
+/** Maximum length of an LO value (PS3.5 6.2): 64 characters. */
+const MAX_LONG_STRING = 64;
+
+/** Shortens a text to an LO value: cut after the last whole word that fits, and marked with "...". */
+function fitLongString(text: string): string {
+  if (text.length <= MAX_LONG_STRING) return text;
+  const room = text.slice(0, MAX_LONG_STRING - 3);
+  const lastSpace = room.lastIndexOf(' ');
+  return `${lastSpace > 0 ? room.slice(0, lastSpace) : room}...`;
+}
+
 function textBytes(value: string): Buffer {
   const bytes = Buffer.from(value.replace(/[^\x20-\x7e]/g, '?'), 'latin1');
   return bytes.length % 2 === 0 ? bytes : Buffer.concat([bytes, Buffer.from(' ', 'latin1')]);

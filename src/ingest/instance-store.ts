@@ -88,8 +88,9 @@ export class InstanceStore {
    * a UID is not a valid UID. The copy id is the first 16 hex digits of a version 4 UUID (60 random bits).
    */
   newRelativePath(uids: { studyInstanceUid: string; seriesInstanceUid: string; sopInstanceUid: string }): string {
-    for (const [name, value] of Object.entries(uids)) {
-      if (value.length > MAX_UID_LENGTH || !UID_PATH_PATTERN.test(value)) throw new InvalidUidError(name, value);
+    for (const [name, value] of Object.entries(uids) as [keyof typeof uids, string][]) {
+      const problem = uidProblem(value);
+      if (problem) throw new InvalidUidError(UID_KEYWORDS[name], problem);
     }
     // randomUUID() draws from a cached block of random bytes, unlike randomBytes(), which reads new ones.
     const copyId = randomUUID().replaceAll('-', '').slice(0, 16);
@@ -174,26 +175,28 @@ export class InstanceStore {
 
   /**
    * Removes spool files. Without `olderThanMs` every file goes, which is right only before this spool
-   * folder receives anything; with it, only files not modified for that long.
+   * folder receives anything; with it, only files not modified for that long. Returns how many were
+   * removed and how many of those were empty, such as the spare file opened ahead of the next C-STORE.
    */
-  async cleanSpool(olderThanMs?: number): Promise<number> {
+  async cleanSpool(olderThanMs?: number): Promise<{ removed: number; empty: number }> {
+    const counts = { removed: 0, empty: 0 };
     let names: string[];
     try {
       names = await readdir(this.spoolDirectory);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return counts;
       throw error;
     }
-    let removed = 0;
     for (const name of names) {
       const filePath = path.join(this.spoolDirectory, name);
       const info = await stat(filePath).catch(() => undefined);
       if (!info?.isFile()) continue;
       if (olderThanMs !== undefined && Date.now() - info.mtimeMs < olderThanMs) continue;
       await rm(filePath, { force: true });
-      removed += 1;
+      counts.removed += 1;
+      if (info.size === 0) counts.empty += 1;
     }
-    return removed;
+    return counts;
   }
 
   /** Creates the series folder; a new study or series folder is made durable in its parent. */
@@ -213,14 +216,29 @@ export class InstanceStore {
   }
 }
 
+const UID_KEYWORDS = { studyInstanceUid: 'StudyInstanceUID', seriesInstanceUid: 'SeriesInstanceUID', sopInstanceUid: 'SOPInstanceUID' } as const;
+
+/**
+ * Returns what makes a UID unfit for a path in the store, or undefined when it fits. The check is that of
+ * PS3.5 9.1 without its rule against leading zeros, which some archives break and which is harmless in
+ * a path. Each text stays short, because it ends up in a 64-character Error Comment.
+ */
+function uidProblem(value: string): string | undefined {
+  if (value.length === 0) return 'is empty';
+  if (value.length > MAX_UID_LENGTH) return `is longer than 64 characters (${value.length})`;
+  if (/[^0-9.]/.test(value)) return 'has a character that is not a digit or a dot';
+  if (!UID_PATH_PATTERN.test(value)) return 'has an empty component';
+  return undefined;
+}
+
 export class InvalidUidError extends Error {
   readonly code = 'invalid_uid';
 
   constructor(
     readonly attribute: string,
-    value: string,
+    problem: string,
   ) {
-    super(`${attribute} is not a valid DICOM UID (${value.length} characters; only digits and dots, at most 64, are allowed)`);
+    super(`${attribute} ${problem}`);
     this.name = 'InvalidUidError';
   }
 }

@@ -77,7 +77,16 @@ describe('malformed input', () => {
     const scu = await associatedScu();
     // Truncated: the last 1000 bytes of Pixel Data never arrive, but the last fragment is flagged.
     scu.sendStore({ sopClassUid: CT_IMAGE_STORAGE, sopInstanceUid: ct.sopInstanceUid, messageId: 1 }, ct.dataset.subarray(0, ct.dataset.length - 1000));
-    assert.equal(await scu.storeStatus(), 0xc000, 'truncated dataset: Cannot understand');
+    const truncated = await scu.storeResponse();
+    assert.equal(truncated.status, 0xc000, 'truncated dataset: Cannot understand');
+    assert.match(truncated.errorComment ?? '', /^the dataset cannot be parsed/);
+    assert.ok(truncated.errorComment!.length <= 64);
+
+    // A StudyInstanceUID with a letter in it: Invalid SOP Instance, with a comment that names the fault.
+    scu.sendStore({ sopClassUid: CT_IMAGE_STORAGE, sopInstanceUid: ct.sopInstanceUid, messageId: 5 }, withLetterInStudyUid(ct.dataset));
+    const invalidUid = await scu.storeResponse();
+    assert.equal(invalidUid.status, 0x0117);
+    assert.equal(invalidUid.errorComment, 'StudyInstanceUID has a character that is not a digit or a dot');
 
     // The command names another SOP instance than the dataset carries.
     scu.sendStore({ sopClassUid: CT_IMAGE_STORAGE, sopInstanceUid: '1.2.3.4.5.6.7', messageId: 2 }, ct.dataset);
@@ -156,7 +165,7 @@ describe('malformed input', () => {
       ['released', 'aborted', 'aborted', 'aborted'],
     );
     assert.equal(raw[0]!.instances_stored, 1);
-    assert.equal(raw[0]!.instances_failed, 3);
+    assert.equal(raw[0]!.instances_failed, 4);
     assert.equal(rows.find((row) => row.calling_ae_title === 'STORESCU')?.result, 'released');
   });
 });
@@ -167,4 +176,16 @@ function sopInstanceUidOf(dataset: Buffer): string {
   const offset = dataset.indexOf(tag);
   const length = dataset.readUInt16LE(offset + 6);
   return dataset.toString('ascii', offset + 8, offset + 8 + length).replace(/\0+$/, '');
+}
+
+/** Returns a copy of an Explicit VR Little Endian dataset whose StudyInstanceUID has an 'A' for its last digit. */
+function withLetterInStudyUid(dataset: Buffer): Buffer {
+  const copy = Buffer.from(dataset);
+  const offset = copy.indexOf(Buffer.from([0x20, 0x00, 0x0d, 0x00, 0x55, 0x49]));
+  assert.ok(offset >= 0, 'no StudyInstanceUID element');
+  const length = copy.readUInt16LE(offset + 6);
+  const value = copy.toString('latin1', offset + 8, offset + 8 + length);
+  const lastDigit = value.search(/[0-9][^0-9]*$/);
+  copy.write('A', offset + 8 + lastDigit, 'latin1');
+  return copy;
 }

@@ -116,6 +116,35 @@ describe('DIMSE command set', () => {
     assert.equal(response.readUInt32LE(8), response.length - 12);
   });
 
+  it('shortens a long Error Comment at a word', () => {
+    const errorCommentOf = (comment: string): string => {
+      const response = encodeResponse({
+        commandField: CommandField.CStoreRsp,
+        messageIdBeingRespondedTo: 1,
+        affectedSopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+        status: 0xc000,
+        errorComment: comment,
+      });
+      // (0000,0902) in Implicit VR Little Endian: tag, 4-byte length, value.
+      const offset = response.indexOf(Buffer.from([0x00, 0x00, 0x02, 0x09]));
+      assert.ok(offset > 0, 'no Error Comment element');
+      const length = response.readUInt32LE(offset + 4);
+      assert.equal(length % 2, 0, 'odd value length');
+      return response.toString('latin1', offset + 8, offset + 8 + length).trimEnd();
+    };
+
+    const fits = 'SOP Instance UID of the dataset differs from the C-STORE command';
+    assert.equal(fits.length, 64);
+    assert.equal(errorCommentOf(fits), fits);
+
+    const shortened = errorCommentOf('the dataset cannot be parsed: element (7FE0,0010) runs past the end of the dataset');
+    assert.equal(shortened, 'the dataset cannot be parsed: element (7FE0,0010) runs past...');
+    assert.ok(shortened.length <= 64);
+
+    const oneWord = errorCommentOf('x'.repeat(80));
+    assert.equal(oneWord, `${'x'.repeat(61)}...`);
+  });
+
   it('wraps a command set in one last-fragment PDV', () => {
     const pdu = encodeCommandPDataTf(3, Buffer.from('abcd'));
     assert.equal(pdu[0], PduType.PDataTf);

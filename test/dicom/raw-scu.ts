@@ -96,16 +96,25 @@ export class RawScu {
 
   /** Waits for the C-STORE-RSP and returns its Status (0000,0900). */
   async storeStatus(): Promise<number> {
+    return (await this.storeResponse()).status;
+  }
+
+  /** Waits for the C-STORE-RSP and returns its Status (0000,0900) and Error Comment (0000,0902). */
+  async storeResponse(): Promise<{ status: number; errorComment?: string }> {
     const pdu = await this.nextPdu();
     if (pdu.type !== 0x04) throw new Error(`expected P-DATA-TF, got PDU type ${pdu.type}`);
     const command = pdu.body.subarray(6);
+    let status: number | undefined;
+    let errorComment: string | undefined;
     for (let offset = 0; offset + 8 <= command.length; ) {
       const element = command.readUInt16LE(offset + 2);
       const length = command.readUInt32LE(offset + 4);
-      if (element === 0x0900) return command.readUInt16LE(offset + 8);
+      if (element === 0x0900) status = command.readUInt16LE(offset + 8);
+      if (element === 0x0902) errorComment = command.toString('latin1', offset + 8, offset + 8 + length).trimEnd();
       offset += 8 + length;
     }
-    throw new Error('C-STORE-RSP without Status');
+    if (status === undefined) throw new Error('C-STORE-RSP without Status');
+    return { status, errorComment };
   }
 
   async release(): Promise<ReceivedPdu> {
