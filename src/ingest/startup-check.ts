@@ -31,10 +31,14 @@ export const STALE_SPOOL_AGE_MS = 24 * 3600 * 1000;
 /**
  * Removes every file in this listener's spool folder, which no transfer can be using before the
  * listener starts, and files older than STALE_SPOOL_AGE_MS in the spool folders of other listeners
- * that share the store. Returns the number removed.
+ * that share the store. Returns the number removed. Only files with data are reported as unfinished
+ * transfers: the spare file that a running listener keeps open for the next C-STORE is empty, and so is
+ * a transfer cut off before its first write.
  */
 export async function cleanSpoolAtStart(store: InstanceStore, spoolRoot: string): Promise<number> {
-  let removed = await store.cleanSpool();
+  const own = await store.cleanSpool();
+  let removed = own.removed;
+  let empty = own.empty;
   let folders: string[] = [];
   try {
     folders = await readdir(spoolRoot);
@@ -50,6 +54,7 @@ export async function cleanSpoolAtStart(store: InstanceStore, spoolRoot: string)
       if (Date.now() - info.mtimeMs >= STALE_SPOOL_AGE_MS) {
         await rm(folder, { force: true });
         removed += 1;
+        if (info.size === 0) empty += 1;
       }
       continue;
     }
@@ -60,10 +65,12 @@ export async function cleanSpoolAtStart(store: InstanceStore, spoolRoot: string)
       if (fileInfo?.isFile() && Date.now() - fileInfo.mtimeMs >= STALE_SPOOL_AGE_MS) {
         await rm(filePath, { force: true });
         removed += 1;
+        if (fileInfo.size === 0) empty += 1;
       }
     }
   }
-  if (removed > 0) logger.warn('removed spool files of transfers that did not finish', { count: removed, path: spoolRoot });
+  if (removed > empty) logger.warn('removed spool files of transfers that did not finish', { count: removed - empty, path: spoolRoot });
+  if (empty > 0) logger.info('removed empty spool files', { count: empty, path: spoolRoot });
   return removed;
 }
 

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -110,13 +110,20 @@ describe('crash recovery', () => {
     await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
     // The kill may have come between two datasets; a leftover of an interrupted one is made sure of.
     await writeFile(path.join(spoolFolder(), 'interrupted-transfer.part'), Buffer.alloc(4096));
-    const leftovers = (await readdir(spoolFolder())).length;
+    // Likewise an empty one, as the spare spool file opened for the next C-STORE leaves.
+    await writeFile(path.join(spoolFolder(), 'spare.part'), Buffer.alloc(0));
+    const leftovers = await Promise.all((await readdir(spoolFolder())).map((name) => stat(path.join(spoolFolder(), name))));
+    const withData = leftovers.filter((info) => info.size > 0).length;
+    const empty = leftovers.length - withData;
 
     service = new GatewayProcess(configPath);
     await service.waitForLog('service started');
     assert.deepEqual(await readdir(spoolFolder()), []);
+    // Only files with data count as transfers that did not finish; the empty ones are reported apart.
     const cleaned = await service.waitForLog('removed spool files of transfers that did not finish');
-    assert.equal(cleaned.count, leftovers);
+    assert.equal(cleaned.count, withData);
+    const emptyCleaned = await service.waitForLog('removed empty spool files');
+    assert.equal(emptyCleaned.count, empty);
 
     const resend = runStorescu(dicomPort, [study.directory]);
     const { code, output } = await resend.finished;
