@@ -82,7 +82,7 @@ const reports = program.command('reports').description('stored reports');
 reports
   .command('list')
   .description('print the stored reports, newest first')
-  .option('--json', 'print JSON: id, studyInstanceUid, status, model, createdAt, text and more')
+  .option('--json', 'print JSON: id, studyInstanceUid, status, model, createdAt, supersedesReportId, text and more')
   .option('--limit <count>', 'number of reports', parsePositiveInteger, 100)
   .action(async (options: { json?: boolean; limit: number }) => {
     const items = (await readList(configFromOptions(), 'reports.list', options.limit)) as ReportListItem[];
@@ -91,8 +91,8 @@ reports
       return;
     }
     printTable(
-      ['id', 'study instance uid', 'status', 'model', 'created'],
-      items.map((item) => [item.id, item.studyInstanceUid, item.status, `${item.model.name} ${item.model.version}`, item.createdAt]),
+      ['id', 'study instance uid', 'status', 'model', 'created', 'replaces'],
+      items.map((item) => [item.id, item.studyInstanceUid, item.status, `${item.model.name} ${item.model.version}`, item.createdAt, item.supersedesReportId ?? '']),
     );
   });
 

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { runCompletenessCheck, type CompletenessSettings } from '../../src/completeness/completeness-check.ts';
 import { Database } from '../../src/db/database.ts';
 import { recordInstance } from '../../src/db/queries/ingest.ts';
+import { listReports } from '../../src/db/queries/reports.ts';
 import { detachNewJobReport } from '../../src/db/queries/worker.ts';
 import { queryRows } from '../../src/db/sql.ts';
 import { generateUid } from '../../src/dicom/uid.ts';
@@ -307,6 +308,11 @@ describe('completeness check', () => {
         ),
       );
     }
+    // reports list shows which report replaces which.
+    const listed = await first.run((manager) => listReports(manager, 100));
+    assert.equal(listed.find((report) => report.id === later)?.supersedesReportId, earlier);
+    assert.equal(listed.find((report) => report.id === earlier)?.supersedesReportId, null);
+
     await first.run((manager) => queryRows(manager, `UPDATE study SET run_reason = 'amend' WHERE id = $1 RETURNING id`, [studyId]));
     assert.equal(await first.run((manager) => detachNewJobReport(manager, studyId, later)), false);
     await first.run((manager) => queryRows(manager, `UPDATE study SET run_reason = 'new_job' WHERE id = $1 RETURNING id`, [studyId]));

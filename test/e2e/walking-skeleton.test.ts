@@ -32,6 +32,7 @@ interface ReportItem {
   studyInstanceUid: string;
   status: string;
   model: { name: string; version: string };
+  supersedesReportId: string | null;
   text: string;
   findings: string;
   impression: string;
@@ -126,6 +127,7 @@ for (const backend of ['postgres', 'pglite'] as const) {
       });
       assert.equal(report.studyInstanceUid, STUDY_INSTANCE_UID);
       assert.equal(report.status, 'preliminary');
+      assert.equal(report.supersedesReportId, null);
       assert.ok(report.model.name.length > 0);
       assert.ok(report.text.length > 0);
     });

@@ -9,6 +9,8 @@ export interface ReportListItem {
   status: string;
   model: { name: string; version: string; deviceUid: string };
   createdAt: string;
+  /** The report of the same study that this one replaces (late-arrival policy `amend`), or null. */
+  supersedesReportId: string | null;
   text: string;
   findings: string;
   impression: string;
@@ -19,7 +21,7 @@ export async function listReports(manager: EntityManager, limit: number): Promis
   const rows = await queryRows<Record<string, unknown>>(
     manager,
     `SELECT r.id, s.study_instance_uid, r.status, r.model_name, r.model_version, r.model_device_uid, r.created_at,
-            r.text, r.findings, r.impression, r.timings
+            r.supersedes_report_id, r.text, r.findings, r.impression, r.timings
        FROM report r JOIN study s ON s.id = r.study_id
       ORDER BY r.created_at DESC
       LIMIT $1`,
@@ -31,6 +33,7 @@ export async function listReports(manager: EntityManager, limit: number): Promis
     status: row.status as string,
     model: { name: row.model_name as string, version: row.model_version as string, deviceUid: row.model_device_uid as string },
     createdAt: new Date(row.created_at as string).toISOString(),
+    supersedesReportId: (row.supersedes_report_id as string | null) ?? null,
     text: row.text as string,
     findings: row.findings as string,
     impression: row.impression as string,
