@@ -29,6 +29,25 @@ export const AbortReason = {
   InvalidPduParameterValue: 6,
 } as const;
 
+const ABORT_REASON_NAMES: Record<number, string> = {
+  [AbortReason.NotSpecified]: 'reason not specified',
+  [AbortReason.UnrecognizedPdu]: 'unrecognized PDU',
+  [AbortReason.UnexpectedPdu]: 'unexpected PDU',
+  [AbortReason.UnrecognizedPduParameter]: 'unrecognized PDU parameter',
+  [AbortReason.UnexpectedPduParameter]: 'unexpected PDU parameter',
+  [AbortReason.InvalidPduParameterValue]: 'invalid PDU parameter value',
+};
+
+/**
+ * Describes the Source and Reason/Diag. fields of an A-ABORT in the words of PS3.8 Table 9-26. A
+ * service user's abort carries no reason, so only the source is named then.
+ */
+export function describeAbort(source: number, reason: number): string {
+  if (source === AbortSource.ServiceUser) return 'service user (the peer application)';
+  if (source === AbortSource.ServiceProvider) return `service provider: ${ABORT_REASON_NAMES[reason] ?? `reason ${reason}`}`;
+  return `source ${source}, reason ${reason}`;
+}
+
 /** Type byte, reserved byte and the 4-byte big-endian length (PS3.8 9.3.1). */
 const PDU_HEADER_BYTES = 6;
 

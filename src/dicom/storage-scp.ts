@@ -19,7 +19,7 @@ import { CommandField, encodeResponse, type CommandSet } from './dimse-command.t
 import { formatStatus, StoreFailure, StoreStatus } from './dimse-status.ts';
 import type { AssociationEnd, AssociationInfo, AssociationRejection, InstanceSink } from './instance-sink.ts';
 import { MessageAssembler } from './message-assembler.ts';
-import { AbortReason, AbortSource, encodeAAbort, encodeCommandPDataTf, PduError, PduReader, PduType, readApplicationContextName, type PdvHeader } from './pdu.ts';
+import { AbortReason, AbortSource, describeAbort, encodeAAbort, encodeCommandPDataTf, PduError, PduReader, PduType, readApplicationContextName, type PdvHeader } from './pdu.ts';
 
 const { Scp } = dcmjsDimse;
 type Association = InstanceType<typeof dcmjsDimse.association.Association>;
@@ -183,7 +183,7 @@ export class StorageScp extends Scp {
 
   /** A-ABORT from the peer (PS3.8 7.3): the association ends at once and the connection is closed. */
   override abort(source: number, reason: number): void {
-    this.deps.logger.info('association aborted by peer', { associationId: this.info.associationId, reason: `source ${source}, reason ${reason}` });
+    this.deps.logger.info('association aborted by peer', { associationId: this.info.associationId, reason: describeAbort(source, reason) });
     this.endResult = 'aborted_by_peer';
     this.state = 'closed';
     this.reader.stop();

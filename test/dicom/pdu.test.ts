@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { CommandField, encodeResponse, readCommandSet } from '../../src/dicom/dimse-command.ts';
-import { AbortReason, encodeCommandPDataTf, PduError, PduReader, PduType, readApplicationContextName, type PdvHeader } from '../../src/dicom/pdu.ts';
+import { AbortReason, describeAbort, encodeCommandPDataTf, PduError, PduReader, PduType, readApplicationContextName, type PdvHeader } from '../../src/dicom/pdu.ts';
 
 /** Builds a P-DATA-TF PDU with the given PDVs. */
 function pDataTf(pdvs: { pcId: number; control: number; value: Buffer }[]): Buffer {
@@ -151,5 +151,15 @@ describe('DIMSE command set', () => {
     assert.equal(pdu.readUInt32BE(2), 10);
     assert.equal(pdu[10], 3);
     assert.equal(pdu[11], 0x03);
+  });
+});
+
+describe('A-ABORT description', () => {
+  it('names source and reason', () => {
+    assert.equal(describeAbort(0, 0), 'service user (the peer application)');
+    assert.equal(describeAbort(2, AbortReason.UnexpectedPdu), 'service provider: unexpected PDU');
+    assert.equal(describeAbort(2, AbortReason.InvalidPduParameterValue), 'service provider: invalid PDU parameter value');
+    assert.equal(describeAbort(2, 3), 'service provider: reason 3');
+    assert.equal(describeAbort(1, 9), 'source 1, reason 9');
   });
 });
