@@ -6,22 +6,18 @@
  * (crash-recovery.test.ts covers the same on PostgreSQL, with the completeness check.)
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 
 import { Database } from '../../src/db/database.ts';
 import { queryRows } from '../../src/db/sql.ts';
 import { freePort } from '../helpers/dcmtk.ts';
 import { REPOSITORY, waitFor } from '../helpers/service-process.ts';
 import { sharedData } from '../helpers/shared-data.ts';
-import { GatewayProcess, runStorescu } from './gateway-process.ts';
+import { assertAcknowledgedStored, GatewayProcess, runStorescu } from './gateway-process.ts';
 import { buildSyntheticStudy, type SyntheticStudy } from './synthetic-study.ts';
-
-const run = promisify(execFile);
 
 const KILL_AFTER_ACKNOWLEDGED = 20;
 
@@ -83,14 +79,7 @@ describe('crash recovery on the embedded database', () => {
     assert.ok(acknowledged.length < study.files.length, 'the kill came after the last instance');
 
     const stored = await storedFiles();
-    const byPath = new Map(study.files.map((file) => [file.path, file.sopInstanceUid]));
-    for (const file of acknowledged) {
-      const sopInstanceUid = byPath.get(file)!;
-      const storedPath = stored.get(sopInstanceUid);
-      assert.ok(storedPath, `acknowledged ${path.basename(file)} has no row`);
-      const dump = await run('dcmdump', ['+P', '0008,0018', storedPath]);
-      assert.match(dump.stdout, new RegExp(sopInstanceUid.replaceAll('.', '\\.')));
-    }
+    await assertAcknowledgedStored(study, acknowledged, stored);
   });
 
   it('takes the resent study after a restart', async () => {

@@ -5,12 +5,10 @@
  * service's back is reported at the next start.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 
 import { Database } from '../../src/db/database.ts';
 import { queryRows } from '../../src/db/sql.ts';
@@ -18,10 +16,8 @@ import { freePort } from '../helpers/dcmtk.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { REPOSITORY, waitFor } from '../helpers/service-process.ts';
 import { sharedData } from '../helpers/shared-data.ts';
-import { GatewayProcess, runStorescu } from './gateway-process.ts';
+import { assertAcknowledgedStored, GatewayProcess, runStorescu } from './gateway-process.ts';
 import { buildSyntheticStudy, type SyntheticStudy } from './synthetic-study.ts';
-
-const run = promisify(execFile);
 
 /** Acknowledged instances before the kill; enough to be mid-study, few enough to leave most unsent. */
 const KILL_AFTER_ACKNOWLEDGED = 30;
@@ -94,14 +90,7 @@ describe('crash recovery', () => {
     assert.ok(acknowledged.length < study.files.length, 'the kill came after the last instance');
 
     const stored = await storedFiles();
-    const byPath = new Map(study.files.map((file) => [file.path, file.sopInstanceUid]));
-    for (const file of acknowledged) {
-      const sopInstanceUid = byPath.get(file)!;
-      const storedPath = stored.get(sopInstanceUid);
-      assert.ok(storedPath, `acknowledged ${path.basename(file)} has no row`);
-      const dump = await run('dcmdump', ['+P', '0008,0018', storedPath]);
-      assert.match(dump.stdout, new RegExp(sopInstanceUid.replaceAll('.', '\\.')));
-    }
+    await assertAcknowledgedStored(study, acknowledged, stored);
   });
 
   it('cleans the spool at restart and completes the study once', async () => {

@@ -3,10 +3,15 @@
  * ServiceProcess helper stops it with SIGTERM only), plus storescu runs whose per-file outcome is read
  * from its verbose output.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 import { DCMTK_ENV } from '../helpers/dcmtk.ts';
+import type { SyntheticStudy } from './synthetic-study.ts';
+
+const run = promisify(execFile);
 
 const REPOSITORY = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(REPOSITORY, 'bin', 'argus-gateway.js');
@@ -88,4 +93,19 @@ export function runStorescu(port: number, paths: string[]): StorescuRun {
     },
     finished,
   };
+}
+
+/**
+ * Asserts that every file storescu saw acknowledged has an instance row and a stored file that dcmdump
+ * reads with the right SOPInstanceUID. `stored` maps SOPInstanceUID to the stored file's absolute path.
+ */
+export async function assertAcknowledgedStored(study: SyntheticStudy, acknowledged: string[], stored: Map<string, string>): Promise<void> {
+  const byPath = new Map(study.files.map((file) => [file.path, file.sopInstanceUid]));
+  for (const file of acknowledged) {
+    const sopInstanceUid = byPath.get(file)!;
+    const storedPath = stored.get(sopInstanceUid);
+    assert.ok(storedPath, `acknowledged ${path.basename(file)} has no row`);
+    const dump = await run('dcmdump', ['+P', '0008,0018', storedPath]);
+    assert.match(dump.stdout, new RegExp(sopInstanceUid.replaceAll('.', '\\.')));
+  }
 }
