@@ -18,6 +18,16 @@ export async function queryRows<T>(manager: EntityManager, sql: string, paramete
 
 /** True when the error is PostgreSQL's unique_violation (SQLSTATE 23505), on either driver. */
 export function isUniqueViolation(error: unknown): boolean {
+  return hasSqlState(error, '23505');
+}
+
+/** True when the error is PostgreSQL's foreign_key_violation (SQLSTATE 23503), on either driver. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  return hasSqlState(error, '23503');
+}
+
+/** Reads the SQLSTATE from TypeORM's `driverError`, or from the error itself for a statement sent past TypeORM. */
+function hasSqlState(error: unknown, sqlState: string): boolean {
   const driverError = (error as { driverError?: { code?: string } } | undefined)?.driverError;
-  return driverError?.code === '23505' || (error as { code?: string } | undefined)?.code === '23505';
+  return driverError?.code === sqlState || (error as { code?: string } | undefined)?.code === sqlState;
 }

@@ -17,6 +17,7 @@ import {
   type RecordInstanceResult,
   type StoredCopy,
 } from '../db/queries/ingest.ts';
+import { isForeignKeyViolation } from '../db/sql.ts';
 import type { EntityManager } from 'typeorm';
 import { recordAudit } from '../audit/record-audit.ts';
 import { StoreFailure } from '../dicom/dimse-status.ts';
@@ -359,14 +360,8 @@ export class IngestSink implements InstanceSink {
   }
 }
 
-/** PostgreSQL's foreign_key_violation (SQLSTATE 23503), on either driver. */
 function flushFailure(cause: unknown): StoreFailure {
   return new StoreFailure('storage_failed', 'flushing the database commit to disk failed', { cause });
-}
-
-function isForeignKeyViolation(error: unknown): boolean {
-  const driverError = (error as { driverError?: { code?: string } } | undefined)?.driverError;
-  return driverError?.code === '23503' || (error as { code?: string } | undefined)?.code === '23503';
 }
 
 function stringAttribute(value: unknown): string | undefined {

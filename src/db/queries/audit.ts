@@ -4,26 +4,13 @@
  */
 import type { EntityManager } from 'typeorm';
 
+import type { ChainedFields } from '../../audit/hash-chain.ts';
 import { queryRows } from '../sql.ts';
 
-export interface AuditEventRow {
-  id: string;
-  seq: number;
+/** An audit_event row as read back: the hashed columns, with the time as an ISO string, plus the row hash. */
+export interface AuditEventRow extends Omit<ChainedFields, 'occurredAt' | 'details'> {
   occurredAt: string;
-  actorType: string;
-  actor: string;
-  action: string;
-  outcome: string;
-  sourceAddress: string | null;
-  studyInstanceUid: string | null;
-  seriesInstanceUid: string | null;
-  accessionNumber: string | null;
-  patientId: string | null;
-  reportId: string | null;
-  deliveryId: string | null;
-  correlationId: string | null;
   details: Record<string, unknown> | null;
-  prevHash: string;
   rowHash: string;
 }
 
