@@ -95,7 +95,7 @@ export class Database {
   }
 
   /**
-   * Makes every commit so far survive a power loss; await it before an acknowledgment that promises
+   * Makes every commit so far survive a power loss. Await it before an acknowledgment that promises
    * durability (C-STORE Success, HL7 AA). A PostgreSQL server flushed the WAL at commit already. PGlite
    * does not flush, so its WAL files are synced here (see pglite-durability.ts).
    */
@@ -139,7 +139,7 @@ let openPgliteDirectory: string | undefined;
 
 function claimPgliteDirectory(directory: string): void {
   if (openPgliteDirectory !== undefined) {
-    throw new Error(`an embedded database (${openPgliteDirectory}) is already open in this process; close it before opening ${directory}`);
+    throw new Error(`an embedded database (${openPgliteDirectory}) is already open in this process. Close it before opening ${directory}`);
   }
   openPgliteDirectory = directory;
 }

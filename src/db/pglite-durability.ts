@@ -18,7 +18,7 @@ import path from 'node:path';
 /** WAL segment file names: timeline, log and segment number, 8 hexadecimal digits each. */
 const WAL_SEGMENT_NAME = /^[0-9A-F]{24}$/;
 
-/** Makes every WAL record written so far durable; each segment file gets an fdatasync(). */
+/** Makes every WAL record written so far durable, by an fdatasync() of each WAL segment file. */
 export async function syncWal(dataDirectory: string): Promise<void> {
   const walDirectory = path.join(dataDirectory, 'pg_wal');
   const segments = readdirSync(walDirectory).filter((name) => WAL_SEGMENT_NAME.test(name));
@@ -26,7 +26,7 @@ export async function syncWal(dataDirectory: string): Promise<void> {
   await Promise.all([...segments.map((name) => syncPath(path.join(walDirectory, name), 'data')), syncPath(walDirectory, 'all')]);
 }
 
-/** Syncs every file and folder under the data directory; run after PGlite has shut down. */
+/** Syncs every file and folder under the data directory. Call it only after PGlite has shut down. */
 export async function syncDirectoryTree(directory: string): Promise<void> {
   const entries = readdirSync(directory, { withFileTypes: true });
   for (const entry of entries) {
@@ -42,7 +42,7 @@ async function syncPath(filePath: string, kind: 'data' | 'all'): Promise<void> {
   try {
     fd = openSync(filePath, 'r');
   } catch (error) {
-    // PostgreSQL removes or renames old WAL segments at checkpoints; one gone since the listing is fine.
+    // PostgreSQL removes or renames old WAL segments at checkpoints, so a file gone since the listing is fine.
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }

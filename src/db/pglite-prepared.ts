@@ -38,7 +38,7 @@ export async function queryPreparedOnPglite<T>(name: string, sql: string, parame
   });
 }
 
-/** Parses the statement on the first call for this instance; returns its parameter type OIDs. */
+/** Parses the statement on the first call for this instance and returns its parameter type OIDs. */
 async function prepare(pglite: PgliteSession, name: string, sql: string): Promise<number[]> {
   let statements = preparedStatements.get(pglite);
   if (!statements) {

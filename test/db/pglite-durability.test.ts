@@ -1,5 +1,5 @@
 /**
- * The embedded database's commits reach the disk: PGlite itself never calls fdatasync(), so
+ * The embedded database's commits reach the disk. PGlite itself never syncs a file, so
  * Database.flushCommits() syncs the WAL segment files and close() syncs every file after the shutdown
  * checkpoint. Checked by running a child process under strace, which prints each sync call with the
  * path of its file descriptor (-y).

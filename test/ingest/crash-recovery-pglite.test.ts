@@ -54,7 +54,7 @@ describe('crash recovery on the embedded database', () => {
     await rm(workDirectory, { recursive: true, force: true });
   });
 
-  /** Opens the embedded database while the service is down; returns SOPInstanceUID to absolute path. */
+  /** Opens the embedded database while the service is down and maps each SOPInstanceUID to its file's path. */
   async function storedFiles(): Promise<Map<string, string>> {
     const database = await Database.open({ kind: 'pglite', directory: path.join(workDirectory, 'data', 'pglite') });
     try {
